@@ -128,7 +128,7 @@ class Params(BaseModel):
     sft_max_tier: int = Field(1, ge=0)
     """The warm start sees only tiers ≤ this one (partial supervision: a base model with a difficulty frontier)."""
 
-    rl_steps: int | None = Field(120, ge=1)
+    rl_steps: int | None = Field(100, ge=1)
     """RL steps (paper: 1000, App. A.1)."""
     prompts_per_step: int | None = Field(32, ge=2)
     """Prompts per RL step (paper: global train batch 256, App. A.1)."""
