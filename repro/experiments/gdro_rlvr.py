@@ -20,7 +20,7 @@ settings (T 0.6, top-p 0.8, top-k 20); ``repro.metrics`` turns them into mean@8,
 
 Scales. ci/reduced: a tiny Qwen3 built from a config (three widths standing in for Qwen3-1.7B/4B/8B-Base) on
 :mod:`repro.tasks.chain_sums`; full: the Qwen3-*-Base checkpoints on DAPO-Math-17k-Processed (English), evaluated
-on MATH-500 (:mod:`repro.tasks.dapo_math`), with App. A's hyperparameters.
+on MATH-500 and AIME 2024 (:mod:`repro.tasks.dapo_math`), with App. A's hyperparameters.
 
 Paper vs official code (reference/papers.md §1.3): the defaults follow the paper's equations; the code's
 behaviour is selected by ``prompt_weighting: code``, ``arm_score: code``, ``rollout_bins: previous_step`` and
@@ -105,7 +105,8 @@ class Params(BaseModel):
     model_source: Literal["config", "hub"] = "config"
     """config: the tiny Qwen3 of TINY_QWEN3, randomly initialised; hub: the Qwen3-*-Base checkpoint (full)."""
     task: Literal["chain_sums", "dapo_math"] = "chain_sums"
-    """chain_sums: synthetic heavy-tailed task (ci/reduced); dapo_math: DAPO-Math-17k-Processed + MATH-500 (full)."""
+    """chain_sums: synthetic heavy-tailed task (ci/reduced); dapo_math: DAPO-Math-17k-Processed, evaluated on
+    MATH-500 + AIME 2024 (full)."""
     pool_size: int = Field(1024, ge=8)
     """Training prompts in the pool (chain_sums; the paper's pool is DAPO's ≈14.1k English prompts)."""
     eval_per_tier: int = Field(64, ge=1)
@@ -340,7 +341,7 @@ def chain_sum_data(params: Params, rng: np.random.Generator) -> TaskData:
 
 
 def dapo_math_data(params: Params, rng: np.random.Generator, tokenizer) -> TaskData:
-    """Full scale: DAPO-Math-17k-Processed (en) as the pool, MATH-500 as the held-out set."""
+    """Full scale: DAPO-Math-17k-Processed (en) as the pool; MATH-500 (tiers 0–4) and AIME 2024 (tier 5) held out."""
     from repro.tasks import dapo_math
 
     def prompt_set(prompts: list[str], answers: list[str], tiers: list[int]) -> PromptSet:
@@ -356,7 +357,7 @@ def dapo_math_data(params: Params, rng: np.random.Generator, tokenizer) -> TaskD
     train = dapo_math.load_dapo_math()
     order = rng.permutation(len(train))
     pool = prompt_set([train[i][0] for i in order], [train[i][1] for i in order], [0] * len(order))
-    test = dapo_math.load_math500()
+    test = dapo_math.load_eval_tiers()
     held = prompt_set([p for p, _, _ in test], [a for _, a, _ in test], [t for _, _, t in test])
     return TaskData(
         pool,

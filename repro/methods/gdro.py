@@ -41,7 +41,7 @@ PAPER_BIN_EDGES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 class PassAtKClassifier:
     """Dynamic difficulty bins from online pass@k (§3.1, Eqs. 10–11, with hysteresis).
 
-    ``record(uids, correct)`` appends the any-of-k indicator c_t(x) of each prompt seen at step t;
+    ``record(uids, correct)`` appends the any-of-k indicator c_t(x) of each prompt (any hashable uid) seen at step t;
     ``estimate`` is the sliding-window mean over the last ``history`` visits (Eq. 10; all visits if fewer);
     ``assign(uids)`` maps prompts to bins 0 … B−1 by the inner ``edges`` (Eq. 11; bin 0 = lowest pass rate).
     Hysteresis: a prompt leaves its previous bin only when its estimate crosses that bin's boundary by more
@@ -66,10 +66,10 @@ class PassAtKClassifier:
 
     def record(self, uids, correct) -> None:
         for uid, ok in zip(np.asarray(uids).tolist(), np.asarray(correct).tolist(), strict=True):
-            self._window.setdefault(int(uid), deque(maxlen=self.history)).append(1.0 if ok else 0.0)
+            self._window.setdefault(uid, deque(maxlen=self.history)).append(1.0 if ok else 0.0)
 
-    def estimate(self, uid: int) -> float:
-        window = self._window.get(int(uid))
+    def estimate(self, uid) -> float:
+        window = self._window.get(uid)
         return float(np.mean(window)) if window else 0.0
 
     def raw_bin(self, accuracy: float) -> int:

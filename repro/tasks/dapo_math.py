@@ -1,16 +1,16 @@
-"""Full-scale data for gdro_rlvr: DAPO-Math-17k-Processed (English) for training, MATH-500 for evaluation.
+"""Full-scale data for gdro_rlvr: DAPO-Math-17k-Processed (English) for training, MATH-500 and AIME 2024 for evaluation.
 
 GDRO (arXiv 2601.19280v1 §5, App. A): "We use the DAPO 14.1k English dataset for all training runs"
 (https://huggingface.co/datasets/open-r1/DAPO-Math-17k-Processed, config ``en``, columns ``prompt`` and
 ``solution``), reward r ∈ {−1, +1} from verifiable answer correctness (verl's ``math_dapo`` module).
 
 Deviation, recorded in the claims: the paper's pass@8 pools seven benchmarks (AIME 2024/2025, AMC, MATH-500,
-Minerva, OlympiadBench, GPQA); repro's full scale evaluates on MATH-500 only (its ``level`` 1–5 are the tiers).
+Minerva, OlympiadBench, GPQA); repro's full scale evaluates on two of them, as six difficulty tiers: MATH-500's
+``level`` 1–5 (tiers 0–4) and AIME 2024 (tier 5).
 The answer check is a simplified port of ``math_dapo``: the text after the last "Answer:" (or the last
 ``\\boxed{}``), normalised, compared as strings.
 
-Only imported at full scale; the ``datasets`` download happens inside :func:`load_dapo_math` and
-:func:`load_math500`.
+Only imported at full scale; the ``datasets`` downloads happen inside the ``load_*`` functions.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import re
 DAPO_DATASET = "open-r1/DAPO-Math-17k-Processed"
 DAPO_CONFIG = "en"
 MATH500_DATASET = "HuggingFaceH4/MATH-500"
+AIME2024_DATASET = "HuggingFaceH4/aime_2024"
 
 DAPO_TEMPLATE = (
     "Solve the following math problem step by step. The last line of your response should be of the form "
@@ -37,15 +38,17 @@ def load_dapo_math() -> list[tuple[str, str]]:
     return list(zip(ds["prompt"], ds["solution"], strict=True))
 
 
-def load_math500() -> list[tuple[str, str, int]]:
-    """(prompt, answer, tier) triples of MATH-500; prompts wrapped in the DAPO template, tier = level − 1."""
+def load_eval_tiers() -> list[tuple[str, str, int]]:
+    """(prompt, answer, tier) triples: MATH-500 (tier = level − 1, 0–4) and AIME 2024 (tier 5), prompts wrapped in
+    the DAPO template."""
     from datasets import load_dataset
 
-    ds = load_dataset(MATH500_DATASET, split="test")
+    math500 = load_dataset(MATH500_DATASET, split="test")
+    aime = load_dataset(AIME2024_DATASET, split="train")
     return [
-        (DAPO_TEMPLATE.format(problem=p), a, int(level) - 1)
-        for p, a, level in zip(ds["problem"], ds["answer"], ds["level"], strict=True)
-    ]
+        (DAPO_TEMPLATE.format(problem=p), str(a), int(level) - 1)
+        for p, a, level in zip(math500["problem"], math500["answer"], math500["level"], strict=True)
+    ] + [(DAPO_TEMPLATE.format(problem=p), str(a), 5) for p, a in zip(aime["problem"], aime["answer"], strict=True)]
 
 
 _BOXED = re.compile(r"\\boxed\{")
