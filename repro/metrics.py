@@ -156,6 +156,76 @@ METRICS: dict[str, Metric] = {
 }
 
 
+# ------------------------------------------------------------------ pass@k / mean@k (GDRO, arXiv 2601.19280)
+
+GDRO_K = 8
+"""k of mean@k and pass@k (GDRO §5: "each prompt is evaluated with 8 sampled completions")."""
+
+
+def pass_at_k(n: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
+    """Unbiased pass@k per prompt from n samples with c correct: 1 − C(n−c, k)/C(n, k) (Chen et al. 2021, Eq. 1).
+
+    n, c: (P,) integer arrays with n ≥ k. Computed as 1 − Π_{i=n−c+1}^{n} (1 − k/i), which is exact and stable.
+    """
+    n, c = np.asarray(n, int), np.asarray(c, int)
+    if np.any(n < k):
+        raise ValueError(f"pass@{k} needs at least {k} samples per prompt")
+    out = np.empty(n.shape, float)
+    for idx, (ni, ci) in enumerate(zip(n.tolist(), c.tolist(), strict=True)):
+        out[idx] = 1.0 if ni - ci < k else 1.0 - float(np.prod(1.0 - k / np.arange(ni - ci + 1, ni + 1)))
+    return out
+
+
+def _per_prompt(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per held-out prompt: its tier, sample count n, correct count c and unbiased pass@k."""
+    samples = tables["samples"]
+    grouped = samples.groupby("prompt_id").agg(tier=("tier", "first"), n=("correct", "size"), c=("correct", "sum"))
+    return grouped.assign(pass_k=pass_at_k(grouped["n"].to_numpy(), grouped["c"].to_numpy(), GDRO_K))
+
+
+def mean_at_8(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """mean@8: the share of correct samples, averaged over prompts (each prompt has 8 samples)."""
+    per = _per_prompt(tables)
+    return float((per["c"] / per["n"]).mean())
+
+
+def pass_at_8(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """pass@8 (unbiased estimator), averaged over the held-out prompts."""
+    return float(_per_prompt(tables)["pass_k"].mean())
+
+
+def worst_tier_pass_at_8(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """The lowest per-tier pass@8 (worst-group robustness, the GDRO objective's target)."""
+    return float(_per_prompt(tables).groupby("tier")["pass_k"].mean().min())
+
+
+def _tier_pass_at_8(tier: int) -> Callable[[dict[str, pd.DataFrame], pd.DataFrame], float]:
+    def metric(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+        per = _per_prompt(tables)
+        if tier not in set(per["tier"]):
+            raise ValueError(f"no held-out prompts of tier {tier}")
+        return float(per.loc[per["tier"] == tier, "pass_k"].mean())
+
+    metric.__doc__ = f"pass@8 over the held-out prompts of difficulty tier {tier}."
+    return metric
+
+
+GDRO_TIERS = 6
+"""Per-tier pass@8 metrics are registered for tiers 0 … 5 (the gdro_rlvr task's six tiers)."""
+
+METRICS.update(
+    {
+        "mean_at_8": Metric(mean_at_8, True, "mean@8: share of correct samples (8 per prompt)"),
+        "pass_at_8": Metric(pass_at_8, True, "pass@8 (unbiased estimator) over held-out prompts"),
+        "worst_tier_pass_at_8": Metric(worst_tier_pass_at_8, True, "lowest per-tier pass@8"),
+        **{
+            f"pass_at_8_tier{t}": Metric(_tier_pass_at_8(t), True, f"pass@8 on difficulty tier {t}")
+            for t in range(GDRO_TIERS)
+        },
+    }
+)
+
+
 def distinct_output_profiles(
     df: pd.DataFrame, input_columns: tuple[str, ...], output_columns: tuple[str, ...]
 ) -> tuple[int, int]:

@@ -30,11 +30,16 @@ EXPERIMENTS: dict[str, str] = {
     "alpacaeval_lc": "repro.experiments.alpacaeval_lc",
     "planted": "repro.experiments.planted",
     "dro_clip": "repro.experiments.dro_clip",
+    "gdro_rlvr": "repro.experiments.gdro_rlvr",
 }
 
 PROPERTIES: dict[str, str] = {
     "mallowspo_constant_dispersion_is_dpo": "repro.properties.mallows:CONSTANT_DISPERSION_IS_DPO",
     "planted_identity": "repro.properties.planted:PLANTED_IDENTITY",
+    "gdro_entropic_surrogate": "repro.properties.gdro:ENTROPIC_SURROGATE",
+    "gdro_sqrt_allocation": "repro.properties.gdro:SQRT_LAW",
+    "prompt_gdro_fixed_budget": "repro.properties.gdro:PROMPT_GDRO_BUDGET",
+    "rollout_gdro_mean_budget": "repro.properties.gdro:ROLLOUT_GDRO_BUDGET",
 }
 
 

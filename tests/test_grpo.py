@@ -213,3 +213,61 @@ def test_filter_logits_by_hand():
     assert torch.isfinite(filter_logits(logits, top_k=3)).sum().item() == 3
     probs = torch.softmax(filter_logits(logits, temperature=0.5), -1)
     assert probs[0, 0].item() == pytest.approx(0.25 / (0.25 + 0.09 + 0.0225 + 0.0025))
+
+
+# ------------------------------------------------------------------ GDRO additions (arXiv 2601.19280)
+
+
+def test_ragged_group_advantages_equal_per_group_eq3_and_trl():
+    """Rollout-GDRO's variable group sizes: the same Eq. 3 per group, and TRL's formula with std="sample"."""
+    from trl.trainer.utils import nanstd
+
+    from repro.methods.grpo import ragged_group_advantages
+
+    g = torch.Generator().manual_seed(4)
+    sizes = [2, 12, 4, 7, 3]
+    group = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    rewards = torch.randint(0, 2, (int(sum(sizes)),), generator=g).double() * 2 - 1
+    ours = ragged_group_advantages(rewards, group, len(sizes))
+    ours_sample = ragged_group_advantages(rewards, group, len(sizes), std="sample", eps=1e-4)
+    start = 0
+    for size in sizes:
+        chunk = rewards[start : start + size]
+        torch.testing.assert_close(ours[start : start + size], group_advantages(chunk[None])[0])
+        trl_adv = (chunk - chunk.mean()) / (nanstd(chunk[None], dim=1) + 1e-4)
+        torch.testing.assert_close(ours_sample[start : start + size], trl_adv)
+        start += size
+
+
+def test_advantage_reweighting_scales_each_response_loss(trl_grpo):
+    """Prompt-GDRO's Eq. 16 multiplies a prompt's advantages by w > 0; with β_KL = 0 that multiplies each of its
+    responses' clipped-surrogate losses by w (min(ρwA, clip(ρ)wA) = w·min(ρA, clip(ρ)A)), and TRL's loss on the
+    reweighted advantages equals ours."""
+    g = torch.Generator().manual_seed(5)
+    batch, steps = 4, 5
+    logp = -torch.rand(batch, steps, generator=g) * 3
+    old = logp + torch.randn(batch, steps, generator=g) * 0.3  # ratios away from 1: clipping is active
+    adv = torch.randn(batch, generator=g)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0], [1, 0, 0, 0, 0]])
+    weights = torch.tensor([1.0, 15.0, 0.3, 2.5])
+    _, plain = grpo_loss(logp, old, None, adv, mask, beta_kl=0.0)
+    _, weighted = grpo_loss(logp, old, None, adv * weights, mask, beta_kl=0.0)
+    torch.testing.assert_close(weighted, plain * weights)
+
+    inputs = {
+        "prompt_ids": torch.randint(0, 30, (batch, 3), generator=g),
+        "prompt_mask": torch.ones(batch, 3, dtype=torch.long),
+        "completion_ids": torch.randint(0, 30, (batch, steps), generator=g),
+        "completion_mask": mask,
+        "advantages": adv * weights,
+        "old_per_token_logps": old,
+        "ref_per_token_logps": -torch.rand(batch, steps, generator=g) * 3,
+        "num_items_in_batch": mask.sum(),
+    }
+    trl_loss = trl_grpo._compute_loss(trl_grpo.model, inputs)
+    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
+    attention = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
+    with torch.no_grad():
+        trl_logps, _, _ = trl_grpo._get_per_token_logps_and_entropies(trl_grpo.model, ids, attention, steps)
+    ours, _ = grpo_loss(trl_logps, old, inputs["ref_per_token_logps"], adv * weights, mask, beta_kl=0.04)
+    assert ours.item() == pytest.approx(trl_loss.item(), abs=1e-6)

@@ -97,3 +97,24 @@ def grpo_loss(
     else:
         raise ValueError(f"unknown aggregation {aggregation!r}")
     return loss, per_response
+
+
+def ragged_group_advantages(
+    rewards: torch.Tensor, group: torch.Tensor, n_groups: int, std: str = "population", eps: float = 1e-6
+) -> torch.Tensor:
+    """Eq. 3 for groups of unequal size (Rollout-GDRO gives each prompt its own rollout count n_b).
+
+    rewards: (R,) one per rollout; group: (R,) int64 prompt index in [0, n_groups). Returns (R,), equal to
+    :func:`group_advantages` applied to each group separately. ``std="sample"`` needs every group of size ≥ 2.
+    """
+    counts = torch.bincount(group, minlength=n_groups).to(rewards.dtype)
+    mean = torch.zeros(n_groups, dtype=rewards.dtype).index_add_(0, group, rewards) / counts
+    centered = rewards - mean[group]
+    sq = torch.zeros(n_groups, dtype=rewards.dtype).index_add_(0, group, centered**2)
+    if std == "population":
+        sd = torch.sqrt(sq / counts)
+    elif std == "sample":
+        sd = torch.sqrt(sq / (counts - 1))
+    else:
+        raise ValueError(f"unknown std {std!r}")
+    return centered / (sd[group] + eps)

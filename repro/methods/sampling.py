@@ -66,7 +66,7 @@ def sample(
     mask = prompt_mask.clone()
     out = model(input_ids=prompt_ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True)
     past, logits = out.past_key_values, out.logits[:, -1]
-    done = torch.zeros(batch, dtype=torch.bool)
+    done = torch.zeros(batch, dtype=torch.bool, device=prompt_ids.device)
     ids, masks, logps = [], [], []
     for _ in range(max_new_tokens):
         scores = torch.log_softmax(filter_logits(logits.float(), temperature, top_k, top_p), dim=-1)
@@ -74,11 +74,11 @@ def sample(
         token = torch.where(done, torch.full_like(token, pad_id), token)
         ids.append(token)
         masks.append((~done).long())
-        logps.append(torch.where(done, torch.zeros(batch), scores.gather(1, token[:, None]).squeeze(1)))
+        logps.append(torch.where(done, 0.0, scores.gather(1, token[:, None]).squeeze(1)))
         done = done | (token == eos_id)
         if bool(done.all()):
             break
-        mask = torch.cat([mask, torch.ones(batch, 1, dtype=mask.dtype)], dim=1)
+        mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
         out = model(
             input_ids=token[:, None],
             attention_mask=mask,
