@@ -205,10 +205,12 @@ def _sync_training_run(client, experiment_id: str, run_dir: Path, users: list[st
     metrics = [Metric(row.metric, float(row.value), 0, 0) for row in pd.read_parquet(metrics_file).itertuples()]
     if record["status"] == "completed":
         curve = pd.read_parquet(run_dir / record["artifacts"]["curve"]["file"])
+        # Null curve cells mean "does not apply to this run" (schemas.Curve); they are not logged as NaN points.
         for column in curve.columns.drop("step"):
+            present = curve[column].notna()
             metrics += [
                 Metric(f"curve.{column}", float(val), 0, int(step))
-                for step, val in zip(curve["step"], curve[column], strict=True)
+                for step, val in zip(curve.loc[present, "step"], curve.loc[present, column], strict=True)
             ]
     params = [*_flat("", record["params"]), ("seed", record["seed"]), ("experiment", record["experiment"])]
     tags = [
