@@ -29,11 +29,18 @@ EXPERIMENTS: dict[str, str] = {
     "mallows_bandit": "repro.experiments.mallows_bandit",
     "alpacaeval_lc": "repro.experiments.alpacaeval_lc",
     "planted": "repro.experiments.planted",
+    "care_warm_start": "repro.experiments.care_warm_start",
+    "care_rlvr": "repro.experiments.care_rlvr",
+    "care_vlm": "repro.experiments.care_vlm",
 }
 
 PROPERTIES: dict[str, str] = {
     "mallowspo_constant_dispersion_is_dpo": "repro.properties.mallows:CONSTANT_DISPERSION_IS_DPO",
     "planted_identity": "repro.properties.planted:PLANTED_IDENTITY",
+    "care_one_positive_identity": "repro.properties.care:ONE_POSITIVE_IDENTITY",
+    "care_rescue_delta_invariance": "repro.properties.care:RESCUE_DELTA_INVARIANCE",
+    "care_rescue_signal": "repro.properties.care:RESCUE_SIGNAL",
+    "care_rgr_training_decodes": "repro.properties.care:RGR_TRAINING_DECODES",
 }
 
 
