@@ -255,6 +255,9 @@ class ReproductionClaim(ClaimBase):
     treatment: ArmName
     baseline: ArmName | None = None
     negative_controls: list[ArmName] = Field(min_length=1)
+    sensitivity: Literal["treatment", "any_arm"] = "treatment"
+    """Who must clearly beat each negative control: the treatment (default), or any non-control arm, for claims
+    whose treatment may itself stay at the control's level (it is then falsified, not read as insensitive)."""
     scales: ReproductionScales
 
     @model_validator(mode="after")

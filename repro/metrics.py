@@ -428,3 +428,112 @@ PROFILES: dict[str, Profile] = {
 }
 """Optional per-family review curves (a family lists the ones it supports in its ``PROFILES``). They are
 computed with the metrics, stored in metrics.json, averaged per arm by the verdict and drawn on its plot."""
+
+
+# ------------------------------------------------------------------ CARE (care_rlvr, care_warm_start, care_vlm)
+
+PATH_BLOCKS = 8
+"""Consecutive blocks of RL steps whose mean training reward the path-efficiency (smoothness) metric reads."""
+
+
+def _benchmark_accuracy(tables: dict[str, pd.DataFrame]) -> pd.Series:
+    """Accuracy in percent per benchmark: the mean of ``correct`` over the benchmark's items and samples."""
+    answers = tables["answers"]
+    return answers.groupby("benchmark")["correct"].mean() * 100.0
+
+
+def macro_accuracy(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Macro-averaged accuracy (percent): the unweighted mean of the per-benchmark accuracies (CARE's headline)."""
+    return float(_benchmark_accuracy(tables).mean())
+
+
+def benchmark_accuracy(benchmark: str) -> Callable[[dict[str, pd.DataFrame], pd.DataFrame], float]:
+    """The accuracy (percent) on one benchmark; NaN (a metrics error) when the run has no such benchmark."""
+
+    def fn(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+        return float(_benchmark_accuracy(tables).get(benchmark, float("nan")))
+
+    fn.__doc__ = f"Accuracy (percent) on benchmark {benchmark!r}."
+    return fn
+
+
+def training_reward_auc(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Training efficiency: the mean over RL steps of the rollouts' verifier reward as sampled (percent), i.e.
+    the area under the training-accuracy curve. Each step's prompts are fresh draws, so each point estimates
+    the policy's accuracy at that step; a policy that learns sooner has a larger area."""
+    return float(curve["reward_mean"].mean() * 100.0)
+
+
+def training_reward_path_efficiency(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Training smoothness: the path efficiency of the training-reward curve, in [−1, 1].
+
+    The steps are cut into PATH_BLOCKS consecutive blocks with mean rewards m_1..m_B; the metric is
+    (m_B − m_1) / Σ_b |m_{b+1} − m_b|: 1 for a monotone rise, near 0 for oscillation without progress, −1 for a
+    monotone fall (Kaufman's efficiency ratio). A curve that never moves makes no progress: 0.
+    """
+    rewards = curve["reward_mean"].to_numpy(dtype=float)
+    blocks = np.array([b.mean() for b in np.array_split(rewards, min(PATH_BLOCKS, rewards.size))])
+    travelled = float(np.abs(np.diff(blocks)).sum())
+    return 0.0 if travelled == 0.0 else float((blocks[-1] - blocks[0]) / travelled)
+
+
+def failure_signal_share(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Share of the learning signal that comes from failures: Σ|A| on rollouts the verifier failed as sampled
+    (hard negatives, rescue pseudo-anchors) plus on RGR repairs of failures, over Σ|A| of all trained
+    responses, pooled over steps. A run with no learning signal at all takes none from failures: 0."""
+    total = float(curve["advantage_mass"].sum())
+    from_failures = float(curve["advantage_mass_failed"].sum() + curve["advantage_mass_repaired"].sum())
+    return 0.0 if total == 0.0 else from_failures / total
+
+
+def zero_signal_group_fraction(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Share of prompt groups, over all RL steps, whose responses all have advantage 0 (no gradient)."""
+    return float(curve["zero_signal_groups"].sum() / curve["groups"].sum())
+
+
+def rgr_repair_success_rate(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Verified repairs per RGR attempt over training (0 when the run attempts no repair)."""
+    attempts = float(curve["rgr_attempts"].sum())
+    return 0.0 if attempts == 0.0 else float(curve["rgr_repairs"].sum()) / attempts
+
+
+def rgr_extra_decode_fraction(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Extra decodes during training (RGR re-decodes) per sampled policy rollout."""
+    return float(curve["extra_decodes"].sum() / curve["policy_decodes"].sum())
+
+
+def train_seconds_per_step(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Median wall time of an RL step in seconds (machine- and load-dependent; compare runs of one session)."""
+    return float(curve["step_seconds"].median())
+
+
+METRICS.update(
+    {
+        "macro_accuracy": Metric(macro_accuracy, True, "macro-averaged accuracy over the benchmarks, percent"),
+        **{
+            f"accuracy_{b}": Metric(benchmark_accuracy(b), True, f"accuracy on the synthetic {b!r} benchmark, percent")
+            for b in ("count", "filter", "compare", "arith", "twostep", "distractor")
+        },
+        "mathvista_accuracy": Metric(benchmark_accuracy("mathvista"), True, "MathVista accuracy, percent"),
+        "mmmu_pro_standard_accuracy": Metric(
+            benchmark_accuracy("mmmu_pro_standard"), True, "MMMU-Pro (standard) accuracy, percent"
+        ),
+        "training_reward_auc": Metric(
+            training_reward_auc, True, "mean training reward over RL steps (area under the curve), percent"
+        ),
+        "training_reward_path_efficiency": Metric(
+            training_reward_path_efficiency,
+            True,
+            f"path efficiency of the training-reward curve ({PATH_BLOCKS} blocks)",
+        ),
+        "failure_signal_share": Metric(failure_signal_share, True, "share of advantage mass from failed rollouts"),
+        "zero_signal_group_fraction": Metric(
+            zero_signal_group_fraction, False, "share of prompt groups with no learning signal"
+        ),
+        "rgr_repair_success_rate": Metric(rgr_repair_success_rate, True, "verified RGR repairs per attempt"),
+        "rgr_extra_decode_fraction": Metric(
+            rgr_extra_decode_fraction, False, "extra training decodes per policy rollout"
+        ),
+        "train_seconds_per_step": Metric(train_seconds_per_step, False, "median RL step wall time, seconds"),
+    }
+)

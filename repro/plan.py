@@ -102,7 +102,9 @@ def make_run(experiment: str, scale: str, seed: int, *layers: dict) -> RunSpec:
 
     A family that builds on other runs (a warm start shared by every arm, say) defines
     ``requires(params) -> {name: (experiment, params)}``; each prerequisite is a run of its own,
-    keyed by its own content and therefore computed once and shared.
+    keyed by its own content and therefore computed once and shared. A prerequisite runs at the same
+    seed unless the family pins one with ``(experiment, params, seed)``: one checkpoint shared by every
+    seed, as papers start every seed's RL from the same base model.
     """
     resolved = resolve_params(experiment, scale, *layers)
     family = registry.get_experiment(experiment)
@@ -110,8 +112,8 @@ def make_run(experiment: str, scale: str, seed: int, *layers: dict) -> RunSpec:
     hook = getattr(family, "requires", None)  # optional member of the family protocol
     if hook is not None:
         params = family.Params.model_validate(resolved)
-        for name, (dep_experiment, dep_params) in hook(params).items():
-            requires[name] = make_run(dep_experiment, scale, seed, dep_params)
+        for name, (dep_experiment, dep_params, *pinned_seed) in hook(params).items():
+            requires[name] = make_run(dep_experiment, scale, pinned_seed[0] if pinned_seed else seed, dep_params)
     return RunSpec(experiment, scale, arm_key(experiment, scale, resolved), seed, resolved, requires)
 
 

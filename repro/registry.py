@@ -31,6 +31,9 @@ EXPERIMENTS: dict[str, str] = {
     "planted": "repro.experiments.planted",
     "dro_clip": "repro.experiments.dro_clip",
     "gdro_rlvr": "repro.experiments.gdro_rlvr",
+    "care_warm_start": "repro.experiments.care_warm_start",
+    "care_rlvr": "repro.experiments.care_rlvr",
+    "care_vlm": "repro.experiments.care_vlm",
 }
 
 PROPERTIES: dict[str, str] = {
@@ -40,6 +43,10 @@ PROPERTIES: dict[str, str] = {
     "gdro_sqrt_allocation": "repro.properties.gdro:SQRT_LAW",
     "prompt_gdro_fixed_budget": "repro.properties.gdro:PROMPT_GDRO_BUDGET",
     "rollout_gdro_mean_budget": "repro.properties.gdro:ROLLOUT_GDRO_BUDGET",
+    "care_one_positive_identity": "repro.properties.care:ONE_POSITIVE_IDENTITY",
+    "care_rescue_delta_invariance": "repro.properties.care:RESCUE_DELTA_INVARIANCE",
+    "care_rescue_signal": "repro.properties.care:RESCUE_SIGNAL",
+    "care_rgr_training_decodes": "repro.properties.care:RGR_TRAINING_DECODES",
 }
 
 

@@ -161,6 +161,14 @@ def render_card(v: dict) -> str:
                 f"| {g['control']} | {_fmt(g['mean'])} | {_fmt(g['lo'])} | {_fmt(margin)} "
                 f"| {'yes' if g['passed'] else 'NO'} |"
             )
+        for g in v["negative_controls"]:
+            if g.get("passed_by"):
+                ref = g["reference"]
+                lines.append(
+                    f"- `{g['control']}`: the treatment does not clear it; the claim's `sensitivity: any_arm` lets arm "
+                    f"`{g['passed_by']}` show the evaluation's sensitivity (gap {_fmt(ref['mean'])}, lower bound "
+                    f"{_fmt(ref['lo'])} > δ)"
+                )
     if v.get("property"):
         p = v["property"]
         lines += [

@@ -336,3 +336,65 @@ class GdroCurve(Curve):
     rollouts_bin7: Series[float] = pa.Field(nullable=True)
     rollouts_bin8: Series[float] = pa.Field(nullable=True)
     rollouts_bin9: Series[float] = pa.Field(nullable=True)
+
+
+# ------------------------------------------------------------------ care_rlvr / care_warm_start / care_vlm (CARE)
+
+
+class CareAnswers(Strict):
+    """One sampled answer per (benchmark, item, sample) of a synthetic visual-reasoning test set, scored by the
+    task's verifier. ``prediction_token`` is the answer span's single token id (−1 when the span is missing
+    or not one token)."""
+
+    benchmark: Series[str] = pa.Field(isin=["count", "filter", "compare", "arith", "twostep", "distractor"])
+    item: Series[int] = pa.Field(ge=0)
+    sample: Series[int] = pa.Field(ge=0)
+    target: Series[str]
+    response: Series[str]
+    prediction_token: Series[int] = pa.Field(ge=-1)
+    correct: Series[bool]
+
+
+class CareWarmStartCurve(Curve):
+    loss: Series[float] = pa.Field(ge=0.0)
+    """Cross-entropy of the demonstrations' response tokens (nats per token)."""
+
+
+class CareCurve(Curve):
+    """One row per RL step. Masses are Σ|A_i| over the step's responses (response-level advantages after
+    all scaling); "failed" rollouts are those the verifier scored 0 as sampled."""
+
+    loss: Series[float]
+    reward_mean: Series[float] = pa.Field(ge=0.0, le=1.0)
+    """Mean verifier reward of the step's rollouts as sampled (before any RGR repair)."""
+    kl: Series[float] = pa.Field(ge=0.0)
+    groups: Series[int] = pa.Field(ge=0)
+    all_negative_groups: Series[int] = pa.Field(ge=0)
+    all_negative_signalled: Series[int] = pa.Field(ge=0)
+    """All-negative groups with a nonzero advantage (never under GRPO; all of them under CARE's rescue)."""
+    all_positive_groups: Series[int] = pa.Field(ge=0)
+    zero_signal_groups: Series[int] = pa.Field(ge=0)
+    rescued_groups: Series[int] = pa.Field(ge=0)
+    advantage_mass: Series[float] = pa.Field(ge=0.0)
+    advantage_mass_failed: Series[float] = pa.Field(ge=0.0)
+    """Σ|A| on failed rollouts kept in the batch (hard negatives, rescue pseudo-anchors)."""
+    advantage_mass_repaired: Series[float] = pa.Field(ge=0.0)
+    """Σ|A| on RGR repairs that replaced a failure."""
+    rgr_attempts: Series[int] = pa.Field(ge=0)
+    rgr_repairs: Series[int] = pa.Field(ge=0)
+    policy_decodes: Series[int] = pa.Field(ge=0)
+    """Rollouts sampled for the step (prompts × G)."""
+    extra_decodes: Series[int] = pa.Field(ge=0)
+    """Additional decodes for the step (RGR re-decodes)."""
+    step_seconds: Series[float] = pa.Field(ge=0.0)
+    rgr_seconds: Series[float] = pa.Field(ge=0.0)
+    """Wall time of the step spent building, decoding and scoring RGR repairs."""
+
+
+class VlmBenchmarkAnswers(Strict):
+    """Scored answers of a vision-language model on named benchmarks (full-scale CARE; specified only)."""
+
+    benchmark: Series[str]
+    item: Series[int] = pa.Field(ge=0)
+    sample: Series[int] = pa.Field(ge=0)
+    correct: Series[bool]

@@ -208,6 +208,38 @@ def _seeds_needed(relation: str, d: stats.Summary | None, margin: float, theta: 
     return min(needs) if needs else None
 
 
+def sensitivity_gaps(
+    values: dict[str, np.ndarray],
+    treatment: str,
+    controls: list[str],
+    effect: str,
+    margin: float,
+    higher_is_better: bool,
+    alpha: float,
+    any_arm: bool = False,
+) -> list[dict]:
+    """The negative-control gate, one entry per control: the treatment's gap over it (anchors.md §3.4).
+
+    values: per arm, (n,) metric values in seed order. With ``any_arm`` (a claim's ``sensitivity: any_arm``), a
+    control the treatment does not clear still passes when another non-control arm clears it: the evaluation
+    can then tell trained from control policies, so a treatment that stays at the control's level is judged by
+    the decision rule (e.g. falsified) instead of being read as an insensitive evaluation. The entry then names
+    that arm (``passed_by``) and its gap (``reference``).
+    """
+    gaps = []
+    for control in controls:
+        gap = stats.control_gap(values[treatment], values[control], effect, margin, higher_is_better, alpha, control)
+        entry = {"control": control, "passed": gap.passed, **gap.summary.as_dict()}
+        if any_arm and not gap.passed:
+            for arm in sorted(set(values) - {treatment, *controls}):
+                ref = stats.control_gap(values[arm], values[control], effect, margin, higher_is_better, alpha, control)
+                if ref.passed:
+                    entry.update(passed=True, passed_by=arm, reference=ref.summary.as_dict())
+                    break
+        gaps.append(entry)
+    return gaps
+
+
 def decide_reproduction(plan: ClaimPlan, root: Path) -> dict:
     claim: ReproductionClaim = plan.loaded.claim
     out = _base(plan)
@@ -245,18 +277,16 @@ def decide_reproduction(plan: ClaimPlan, root: Path) -> dict:
 
     treatment = np.asarray(arms[claim.treatment]["values"])
     gap_effect = "relative" if exp.effect == "relative" else "difference"
-    gaps = []
-    for control in claim.negative_controls:
-        gap = stats.control_gap(
-            treatment,
-            np.asarray(arms[control]["values"]),
-            gap_effect,
-            exp.margin,
-            metric.higher_is_better,
-            exp.alpha,
-            name=control,
-        )
-        gaps.append({"control": control, "passed": gap.passed, **gap.summary.as_dict()})
+    gaps = sensitivity_gaps(
+        {arm: np.asarray(a["values"]) for arm, a in arms.items()},
+        claim.treatment,
+        claim.negative_controls,
+        gap_effect,
+        exp.margin,
+        metric.higher_is_better,
+        exp.alpha,
+        any_arm=claim.sensitivity == "any_arm",
+    )
     out["negative_controls"] = gaps
     insensitive = [g for g in gaps if not g["passed"]]
     out["gates"].append(

@@ -110,3 +110,25 @@ def token_logprobs(
     logits = logits[:, -steps - 1 : -1].float() / temperature
     logp = torch.log_softmax(logits, dim=-1).gather(-1, completion_ids[..., None]).squeeze(-1)
     return logp * completion_mask
+
+
+def token_logprobs_and_hidden(
+    model,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor,
+    completion_mask: torch.Tensor,
+    temperature: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """As :func:`token_logprobs`, plus the last layer's hidden states at the completion tokens, (B, T, H).
+
+    One forward pass serves the policy-gradient log-probabilities and a representation of each response
+    (CARE pools the think span of these states to pick hard negatives). Differentiable like ``token_logprobs``.
+    """
+    ids = torch.cat([prompt_ids, completion_ids], dim=1)
+    mask = torch.cat([prompt_mask, completion_mask], dim=1)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), output_hidden_states=True)
+    steps = completion_ids.shape[1]
+    logits = out.logits[:, -steps - 1 : -1].float() / temperature
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, completion_ids[..., None]).squeeze(-1)
+    return logp * completion_mask, out.hidden_states[-1][:, -steps:]

@@ -1,0 +1,1 @@
+"""Tiny models built from configs (never downloaded) for ci / reduced scale runs."""

@@ -1,0 +1,93 @@
+"""The care_rlvr family through the harness on a tiny setting: a shared warm start (one run for every seed and
+arm), real training, valid tables, determinism, and metrics computed from what the runs wrote."""
+
+import pytest
+
+from repro.metrics import compute_run_metrics
+from repro.plan import make_run
+from repro.runner import run_arm
+
+TINY = {
+    "steps": 3,
+    "prompts_per_step": 4,
+    "updates_per_step": 2,
+    "test_items_per_benchmark": 3,
+    "eval_samples": 2,
+    "warm_start": {
+        "sft_steps": 4,
+        "sft_batch": 8,
+        "hidden": 16,
+        "heads": 2,
+        "layers": 1,
+        "check_items_per_benchmark": 2,
+    },
+}
+ARMS = {"grpo": {"method": "grpo"}, "care": {"method": "care", "rgr": True}, "none": {"method": "none"}}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Runs of each arm at seeds 0 and 1 (prerequisites first), in a scratch working directory."""
+    workdir = tmp_path_factory.mktemp("care")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(workdir)
+    out = {}
+    for name, arm in ARMS.items():
+        for seed in (0, 1):
+            spec = make_run("care_rlvr", "ci", seed, arm, TINY)
+            for needed in spec.closure():
+                if not needed.run_json.exists():
+                    record = run_arm(needed, needed.run_json)
+                    assert record["status"] == "completed", record["error"]
+            out[(name, seed)] = spec
+    yield out
+    mp.undo()
+
+
+def test_one_warm_start_serves_every_arm_and_seed(runs):
+    warm = {spec.requires["warm_start"].dir for spec in runs.values()}
+    assert len(warm) == 1 and "care_warm_start" in str(next(iter(warm)))
+    assert next(iter(warm)).name == "seed0"
+
+
+def test_training_changes_weights_and_the_control_does_not(runs):
+    from repro.files import read_json
+
+    for (name, _), spec in runs.items():
+        weights = read_json(spec.run_json)["artifacts"]["weights"]
+        changed = weights["init"]["sha256"] != weights["final"]["sha256"]
+        assert changed == (name != "none"), name
+
+
+def test_metrics_from_predictions_and_curve(runs):
+    for (name, _), spec in runs.items():
+        table, diagnostics = compute_run_metrics(spec.run_json)
+        values = dict(zip(table["metric"], table["value"], strict=True))
+        assert 0.0 <= values["macro_accuracy"] <= 100.0
+        assert diagnostics["input_dependence"]["answers.inputs"] == 18
+        if name == "grpo":
+            assert values["failure_signal_share"] == pytest.approx(0.5) or values["failure_signal_share"] == 0.0
+            assert values["rgr_extra_decode_fraction"] == 0.0
+        if name == "none":
+            assert values["zero_signal_group_fraction"] == 1.0 and values["failure_signal_share"] == 0.0
+        if name == "care":
+            assert 0.0 <= values["rgr_extra_decode_fraction"] <= 1.0 / 8  # at most one re-decode per group of 8
+
+
+def test_same_key_same_predictions_and_seeds_differ(runs, tmp_path):
+    from repro.files import read_json
+
+    spec = runs[("care", 1)]
+    first = read_json(spec.run_json)["artifacts"]["tables"]
+    again = run_arm(spec, tmp_path / "run.json")
+    assert again["artifacts"]["tables"] == first  # bit-identical predictions for the same run key
+    assert read_json(runs[("care", 0)].run_json)["artifacts"]["tables"] != first
+
+
+def test_rgr_needs_care():
+    from repro.experiments.care_rlvr import Params
+
+    with pytest.raises(ValueError, match="rgr"):
+        Params(method="grpo", rgr=True)
+    with pytest.raises(ValueError, match="updates_per_step"):
+        Params(prompts_per_step=2, updates_per_step=4)
