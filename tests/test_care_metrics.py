@@ -44,6 +44,22 @@ def test_training_reward_auc_and_path_efficiency_by_hand():
     assert metrics.training_reward_path_efficiency({}, falling) == pytest.approx(-1.0)
 
 
+def test_training_reward_trend_is_spearmans_rho():
+    from scipy import stats
+
+    assert metrics.training_reward_trend({}, _curve(reward_mean=list(np.linspace(0.1, 0.9, 16)))) == pytest.approx(1.0)
+    assert metrics.training_reward_trend({}, _curve(reward_mean=list(np.linspace(0.9, 0.1, 16)))) == pytest.approx(-1.0)
+    assert metrics.training_reward_trend({}, _curve(reward_mean=[0.4] * 16)) == 0.0
+    # a rise with ties and setbacks: equals scipy's Spearman ρ (average ranks for ties)
+    noisy = [0.1, 0.3, 0.2, 0.3, 0.5, 0.4, 0.6, 0.6, 0.5, 0.8]
+    expected = stats.spearmanr(np.arange(len(noisy)), noisy)[0]
+    assert metrics.training_reward_trend({}, _curve(reward_mean=noisy)) == pytest.approx(expected)
+    # a stationary curve: ρ near 0 with sd about 1/√(n − 1)
+    rng = np.random.default_rng(0)
+    rhos = [metrics.training_reward_trend({}, _curve(reward_mean=list(rng.random(64)))) for _ in range(400)]
+    assert abs(np.mean(rhos)) < 0.03 and np.std(rhos) == pytest.approx(1 / np.sqrt(63), rel=0.15)
+
+
 def test_signal_bookkeeping_metrics_by_hand():
     curve = _curve(
         advantage_mass=[4.0, 6.0],
