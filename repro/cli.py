@@ -402,12 +402,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("verdicts", nargs="+")
     p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("serve-jobs", help="[workflow] the job server its rules' verbs run in (repro.jobserver)")
+    p.add_argument("--socket", required=True, help="Unix socket path to listen on")
+    p.add_argument("--parent", type=int, required=True, help="pid of the Snakemake process; exit when it is gone")
+    p.set_defaults(func=cmd_serve_jobs)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def cmd_serve_jobs(args) -> int:
+    from repro.jobserver import serve
+
+    return serve(args.socket, args.parent)
+
+
+def dispatch(argv: list[str] | None = None) -> int:
+    """Parse and run one command in this process."""
     args = build_parser().parse_args(argv)
     return args.func(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``repro`` entry point: rule verbs go to the workflow's job server when there is one
+    (:mod:`repro.jobserver`), everything else runs here."""
+    from repro.jobserver import run_on_server
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    served = run_on_server(argv)
+    return dispatch(argv) if served is None else served
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from snakemake.exceptions import WorkflowError
 from repro.claims import ARXIV_VERSIONED, ClaimError
 from repro import registry
 from repro.paper_cache import cache_files
+from repro.jobserver import JobServer
 from repro.plan import build_plan, code_version
 from repro.tracking import tracking_uri
 
@@ -21,6 +22,33 @@ PAPERS = config["papers"]
 
 # Rules call `python -m repro`; with --use-conda the env has the dependencies, the package comes from here.
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={workflow.basedir}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+
+# Jobs run on this machine in this interpreter: their verbs run in forks of one server that imported torch,
+# transformers, pandas & co. once (repro/jobserver.py). Cluster jobs and conda/apptainer jobs run as they are.
+if not isinstance(config["job_server"], bool):
+    raise WorkflowError(
+        f"config: job_server: must be true or false (--config job_server=False), got {config['job_server']!r}"
+    )
+JOB_SERVER = (
+    JobServer("logs/job_server.log", workflow.basedir)
+    if config["job_server"] and workflow.local_exec and not workflow.deployment_settings.deployment_method
+    else None
+)
+
+
+onstart:
+    if JOB_SERVER is not None:
+        JOB_SERVER.start()
+
+
+onsuccess:
+    if JOB_SERVER is not None:
+        JOB_SERVER.stop()
+
+
+onerror:
+    if JOB_SERVER is not None:
+        JOB_SERVER.stop()
 
 
 wildcard_constraints:

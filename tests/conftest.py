@@ -20,9 +20,15 @@ FIXTURE_CLAIMS = ROOT / "tests" / "fixtures" / "claims"
 
 
 def snakemake(
-    workdir: Path, *args: str, claims: Path = FIXTURE_CLAIMS, check: bool = True, env: dict | None = None
+    workdir: Path,
+    *args: str,
+    claims: Path = FIXTURE_CLAIMS,
+    check: bool = True,
+    env: dict | None = None,
+    config: dict | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in ``workdir`` on ``claims`` (no conda, local cores)."""
+    """Run the repository's workflow in ``workdir`` on ``claims`` (no conda, local cores), with ``config``
+    overriding config/config.yaml."""
     cmd = [
         sys.executable,
         "-m",
@@ -36,6 +42,7 @@ def snakemake(
         *args,
         "--config",
         f"claims={claims}",
+        *(f"{key}={value}" for key, value in (config or {}).items()),
     ]
     full_env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db", **(env or {})}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=workdir)

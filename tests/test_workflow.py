@@ -78,8 +78,17 @@ def test_second_run_does_nothing(planted_workflow):
 
 
 def test_deterministic_metrics_across_clean_runs(planted_workflow, tmp_path):
+    """Bit-identical results from a second clean run, which also runs every job in its own process (no job
+    server; the first ran them in forks of one, repro/jobserver.py)."""
     workdir, claims = planted_workflow
-    snakemake(tmp_path, "results/verdicts/ci/planted-real-effect.json", claims=claims)
+    assert "listening on" in (workdir / "logs/job_server.log").read_text()
+    snakemake(tmp_path, "results/verdicts/ci/planted-real-effect.json", claims=claims, config={"job_server": "False"})
+    assert not (tmp_path / "logs/job_server.log").exists()
+    for run_json in (tmp_path / "results/runs").rglob("run.json"):
+        fresh = json.loads(run_json.read_text())
+        forked = json.loads((workdir / run_json.relative_to(tmp_path)).read_text())
+        assert fresh["status"] == forked["status"] == "completed"
+        assert fresh["artifacts"] == forked["artifacts"], run_json.parent  # hashes of predictions, curve, weights
     first = sorted((workdir / "results/runs").rglob("metrics.parquet"))
     second = {p.relative_to(tmp_path): p for p in (tmp_path / "results/runs").rglob("metrics.parquet")}
     assert len(second) == 12

@@ -1,0 +1,267 @@
+"""A warm job server: the heavy libraries are imported once per workflow, and each rule job runs in a fork.
+
+Every rule calls ``python -m repro <verb>``, and a ci-scale workflow is about 300 such jobs. A fresh process spends
+2.5 s importing torch and another 4.8 s importing transformers' model code before a 10-20 s tiny run starts, and
+1.5-3.5 s on pandas, pandera, scipy and matplotlib before scoring or deciding in well under a second (measured on
+the 2-core CI machine: about 9 of the workflow's 20 minutes). When the workflow executes jobs on this machine it
+starts one server (rules/common.smk, ``onstart``) that imports :data:`PRELOAD` and listens on a Unix socket in a
+private temporary folder. A job's ``repro`` process, for the verbs in :data:`SERVED`, connects and hands over its
+stdout/stderr file descriptors, working directory, environment and arguments; the server forks; the fork takes
+them over and runs exactly what the job's own process would (:func:`repro.cli.dispatch`), then reports its exit
+status. The job process waits, forwards SIGINT/SIGTERM/SIGHUP to the fork and exits with its status; a fork whose
+job process disappears terminates itself.
+
+Only third-party libraries are preloaded: the project's modules are imported in the fork, from the files as they are
+when the job starts. Without a server (cluster executors, ``--use-conda``, ``--no-hooks``,
+``job_server: false``), when the socket does not answer, or when the server runs another interpreter or another copy
+of the package, the job process does the work itself, as it always can.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+from pathlib import Path
+
+ENV = "REPRO_JOB_SERVER"
+"""Environment variable holding the server's socket path (set by the workflow for its jobs)."""
+SERVED = frozenset({"run-arm", "compute-metrics", "check-property", "decide", "summarize"})
+"""Verbs handed to the server: the rule verbs dominated by import time (``track`` keeps its own process: it is
+one job, and mlflow stays out of the server)."""
+PRELOAD = (
+    "numpy",
+    "torch",
+    "pandas",
+    "pyarrow.parquet",
+    "pandera.pandas",
+    "pydantic",
+    "yaml",
+    "tqdm",
+    "scipy.stats",
+    "matplotlib.pyplot",
+    "transformers.modeling_utils",
+    "transformers.models.qwen2.modeling_qwen2",
+    "transformers.models.qwen3.modeling_qwen3",
+    "open_clip",
+)
+_HEADER = struct.Struct("!Q")
+
+
+def _identity() -> dict[str, str]:
+    """What client and server must share for a fork to run what the job's own process would."""
+    return {
+        "python": os.path.realpath(sys.executable),
+        "package": str(Path(__file__).resolve().parent),
+    }
+
+
+def _read_exact(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("the peer closed the connection")
+        data += chunk
+    return data
+
+
+# ------------------------------------------------------------------ client (the job's process)
+
+
+def run_on_server(argv: list[str]) -> int | None:
+    """Run ``repro <argv>`` in a fork of the workflow's job server. Returns its exit status, or None when there
+    is no server to use (the caller then runs the verb itself)."""
+    path = os.environ.get(ENV)
+    if not path or not argv or argv[0] not in SERVED:
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        socket.send_fds(conn, [b"F"], [sys.stdout.fileno(), sys.stderr.fileno()])
+        body = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "identity": _identity()}).encode()
+        conn.sendall(_HEADER.pack(len(body)) + body)
+        reply = conn.makefile("r", encoding="utf-8")
+        first = reply.readline().split()
+    except OSError:
+        conn.close()
+        return None
+    if first[:1] != ["PID"]:  # refused: another interpreter or another copy of the package
+        conn.close()
+        return None
+    pid = int(first[1])
+
+    def forward(signum, _frame):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    last = reply.readline().split()
+    conn.close()
+    if last[:1] == ["EXIT"]:
+        return int(last[1])
+    print(f"repro job server: the job's fork (pid {pid}) ended without an exit status (killed?)", file=sys.stderr)
+    return 1
+
+
+# ------------------------------------------------------------------ server
+
+
+def serve(socket_path: str, parent: int) -> int:
+    """Preload, listen on ``socket_path`` and fork a worker per connection until SIGTERM or until ``parent`` (the
+    Snakemake process) is gone."""
+    for name in PRELOAD:
+        importlib.import_module(name)
+    identity = _identity()
+    stop = False
+
+    def request_stop(_signum, _frame):
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks are reaped by the kernel; their status goes to the client
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path + ".tmp")
+    listener.listen(64)
+    os.rename(socket_path + ".tmp", socket_path)  # clients see a listening socket or none
+    print(f"repro job server {os.getpid()}: preloaded {len(PRELOAD)} modules, listening on {socket_path}", flush=True)
+    try:
+        while not stop and os.getppid() == parent:
+            try:
+                ready, _, _ = select.select([listener], [], [], 1.0)
+            except InterruptedError:
+                continue
+            if not ready:
+                continue
+            conn, _ = listener.accept()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            if os.fork() == 0:
+                listener.close()
+                _work(conn, identity)  # never returns
+            conn.close()
+    finally:
+        listener.close()
+        Path(socket_path).unlink(missing_ok=True)
+    return 0
+
+
+def _work(conn: socket.socket, identity: dict[str, str]) -> None:
+    """In the fork: take over the job's descriptors, directory and environment, run its verb, report, exit."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    code = 1
+    try:
+        _, fds, _, _ = socket.recv_fds(conn, 1, 2)
+        (size,) = _HEADER.unpack(_read_exact(conn, _HEADER.size))
+        request = json.loads(_read_exact(conn, size))
+        if request["identity"] != identity:
+            print(f"fork {os.getpid()}: refused a client of {request['identity']}", flush=True)
+            conn.sendall(b"REFUSED\n")
+            os._exit(0)
+        print(f"fork {os.getpid()}: repro {' '.join(request['argv'][:1])} in {request['cwd']}", flush=True)
+        server_log = os.dup(1)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        for fd in (null, *fds):
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = ["repro", *request["argv"]]
+        conn.sendall(f"PID {os.getpid()}\n".encode())
+        finished = threading.Event()
+
+        def watch_client():
+            # The job's process only waits; if it is gone (killed by Snakemake or by hand), so is its job.
+            try:
+                gone = conn.recv(1) == b""
+            except OSError:
+                gone = True
+            if gone and not finished.is_set():
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch_client, daemon=True).start()
+        from repro.cli import dispatch
+
+        try:
+            code = int(dispatch(request["argv"]) or 0)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finished.set()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        conn.sendall(f"EXIT {code}\n".encode())
+        os.write(server_log, f"fork {os.getpid()}: exit {code}\n".encode())
+    except BaseException:
+        traceback.print_exc()
+    os._exit(code)
+
+
+# ------------------------------------------------------------------ lifecycle (called by the workflow)
+
+
+class JobServer:
+    """The workflow's server process: :meth:`start` in ``onstart``, :meth:`stop` in ``onsuccess``/``onerror``."""
+
+    def __init__(self, log: Path, pythonpath: str) -> None:
+        self.log, self.pythonpath = Path(log), pythonpath
+        self.process: subprocess.Popen | None = None
+        self.folder: str | None = None
+
+    def start(self) -> None:
+        """Start the server and point this process's future jobs at it. Returns at once: jobs that start before
+        the server listens run in their own processes."""
+        self.folder = tempfile.mkdtemp(prefix="repro-jobs-")  # private (0700): only this user reaches the socket
+        path = os.path.join(self.folder, "socket")
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        pythonpath = os.pathsep.join(p for p in (self.pythonpath, os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTHONPATH": pythonpath}
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "repro", "serve-jobs", "--socket", path, "--parent", str(os.getpid())],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # Ctrl-C in the terminal reaches Snakemake and the jobs, not the server
+            )
+        os.environ[ENV] = path
+
+    def stop(self) -> None:
+        os.environ.pop(ENV, None)
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.folder is not None:
+            Path(self.folder, "socket").unlink(missing_ok=True)
+            Path(self.folder, "socket.tmp").unlink(missing_ok=True)
+            os.rmdir(self.folder)
+        self.process = self.folder = None

@@ -1,0 +1,131 @@
+"""The job server (repro/jobserver.py): a served verb runs in a fork with the job's directory, environment,
+output and exit status, gives the same results as its own process, and never outlives a killed job."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from repro.jobserver import _HEADER, ENV, JobServer
+from repro.plan import make_run
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A running server; yields (socket path, its log). The path stays out of this process's environment."""
+    log = tmp_path_factory.mktemp("jobserver") / "job_server.log"
+    jobs = JobServer(log, str(ROOT))
+    jobs.start()
+    path = os.environ.pop(ENV)
+    deadline = time.time() + 120
+    while not Path(path).exists() and time.time() < deadline and jobs.process.poll() is None:
+        time.sleep(0.2)
+    assert Path(path).exists(), log.read_text()
+    yield path, log
+    jobs.stop()
+    assert not Path(path).exists() and jobs.process is None
+
+
+def _repro(args, cwd, socket_path=None, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if socket_path:
+        env[ENV] = socket_path
+    return subprocess.Popen([sys.executable, "-m", "repro", *args], cwd=cwd, env=env, **kwargs)
+
+
+def _forks(log: Path) -> list[tuple[int, str]]:
+    return [(int(pid), rest) for pid, rest in re.findall(r"^fork (\d+): (.*)$", log.read_text(), re.MULTILINE)]
+
+
+def test_a_served_job_runs_in_a_fork_like_its_own_process(server, tmp_path):
+    path, log = server
+    spec = make_run("planted", "ci", 3, {}).to_json()
+    served, own = tmp_path / "served", tmp_path / "own"
+    for folder, socket_path in ((served, path), (own, None)):
+        folder.mkdir()
+        proc = _repro(
+            ["run-arm", "--spec", spec, "--out", "seed3/run.json"],
+            folder,
+            socket_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert "completed in" in out + err  # the job's output reached the job's own descriptors
+    assert any(rest == f"repro run-arm in {served}" for _, rest in _forks(log))  # run in a fork, in the job's cwd
+    a = json.loads((served / "seed3/run.json").read_text())
+    b = json.loads((own / "seed3/run.json").read_text())
+    assert a["status"] == b["status"] == "completed"
+    assert a["artifacts"] == b["artifacts"]  # bit-identical predictions, curve and weights
+
+
+def test_exit_status_and_errors_come_back(server, tmp_path):
+    path, log = server
+    proc = _repro(["decide", "--scale", "ci"], tmp_path, path, stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "usage:" in err and "--claim" in err
+    assert "exit 2" in [rest for _, rest in _forks(log)]
+
+
+def test_without_a_server_the_job_runs_in_its_own_process(tmp_path):
+    proc = _repro(
+        ["run-arm", "--spec", make_run("planted", "ci", 0, {}).to_json(), "--out", "run.json"],
+        tmp_path,
+        str(tmp_path / "no-such-socket"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "completed"
+
+
+def test_a_client_of_another_interpreter_is_refused(server):
+    path, log = server
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(path)
+        socket.send_fds(conn, [b"F"], [sys.stdout.fileno(), sys.stderr.fileno()])
+        body = json.dumps({"argv": ["status"], "cwd": "/", "env": {}, "identity": {"python": "/elsewhere"}}).encode()
+        conn.sendall(_HEADER.pack(len(body)) + body)
+        assert conn.makefile().readline() == "REFUSED\n"
+    assert any(rest.startswith("refused a client") for _, rest in _forks(log))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_job_kills_its_fork_and_leaves_no_run_json(server, tmp_path, signum):
+    path, log = server
+    spec = make_run("planted", "ci", 0, {"steps": 2_000_000}).to_json()
+    job_log = tmp_path / "log"
+    with open(job_log, "w") as handle:
+        proc = _repro(["run-arm", "--spec", spec, "--out", "run.json"], tmp_path, path, stdout=handle, stderr=handle)
+        deadline = time.time() + 60
+        while time.time() < deadline and "train:" not in job_log.read_text():  # killed mid-training
+            time.sleep(0.2)
+        assert "train:" in job_log.read_text()
+        fork = next(pid for pid, rest in reversed(_forks(log)) if rest == f"repro run-arm in {tmp_path}")
+        proc.send_signal(signum)
+        proc.wait(timeout=30)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            os.kill(fork, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"fork {fork} outlived its job (signal {signum})")
+    assert proc.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 1)
+    assert not (tmp_path / "run.json").exists()
+    assert not list(tmp_path.glob("*.tmp"))
