@@ -3,7 +3,7 @@
 Every rule calls ``python -m repro <verb>``, and a ci-scale workflow is about 300 such jobs. A fresh process spends
 2.5 s importing torch and another 4.8 s importing transformers' model code before a 10-20 s tiny run starts, and
 1.5-3.5 s on pandas, pandera, scipy and matplotlib before scoring or deciding in well under a second (measured on
-the 2-core CI machine: about 9 of the workflow's 20 minutes). When the workflow executes jobs on this machine it
+2 cores: the ci workflow takes 20 minutes as separate processes, 13 in forks, with bit-identical results). When the workflow executes jobs on this machine it
 starts one server (rules/common.smk, ``onstart``) that imports :data:`PRELOAD` and listens on a Unix socket in a
 private temporary folder. A job's ``repro`` process, for the verbs in :data:`SERVED`, connects and hands over its
 stdout/stderr file descriptors, working directory, environment and arguments; the server forks; the fork takes
