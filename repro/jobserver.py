@@ -3,13 +3,13 @@
 Every rule calls ``python -m repro <verb>``, and a ci-scale workflow is about 300 such jobs. A fresh process spends
 2.5 s importing torch and another 4.8 s importing transformers' model code before a 10-20 s tiny run starts, and
 1.5-3.5 s on pandas, pandera, scipy and matplotlib before scoring or deciding in well under a second (measured on
-2 cores: the ci workflow takes 20 minutes as separate processes, 13 in forks, with bit-identical results). When the workflow executes jobs on this machine it
-starts one server (rules/common.smk, ``onstart``) that imports :data:`PRELOAD` and listens on a Unix socket in a
-private temporary folder. A job's ``repro`` process, for the verbs in :data:`SERVED`, connects and hands over its
-stdout/stderr file descriptors, working directory, environment and arguments; the server forks; the fork takes
-them over and runs exactly what the job's own process would (:func:`repro.cli.dispatch`), then reports its exit
-status. The job process waits, forwards SIGINT/SIGTERM/SIGHUP to the fork and exits with its status; a fork whose
-job process disappears terminates itself.
+2 cores: the ci workflow takes 20 minutes as separate processes and 13 in forks, with identical predictions,
+weights and verdicts). When the workflow executes jobs on this machine it starts one server (rules/common.smk,
+``onstart``) that imports :data:`PRELOAD` and listens on a Unix socket in a private temporary folder. A job's
+``repro`` process, for the verbs in :data:`SERVED`, connects and hands over its stdout/stderr file descriptors,
+working directory, environment and arguments; the server forks; the fork takes them over and runs exactly what the
+job's own process would (:func:`repro.cli.dispatch`), then reports its exit status. The job process waits, forwards
+SIGINT/SIGTERM/SIGHUP to the fork and exits with its status; a fork whose job process disappears terminates itself.
 
 Only third-party libraries are preloaded: the project's modules are imported in the fork, from the files as they are
 when the job starts. Without a server (cluster executors, ``--use-conda``, ``--no-hooks``,
