@@ -11,6 +11,8 @@ rule run_arm:
         code=run_code_version,
     log:
         "logs/run_arm/{experiment}/{scale}/{arm}/seed{seed}.log",
+    # The job's wall time. With the job server (repro/jobserver.py) the CPU and memory columns describe the job
+    # process that waits for its fork, not the fork that trains; the run's own time is run.json's wall_s.
     benchmark:
         "results/benchmarks/run_arm/{experiment}/{scale}/{arm}/seed{seed}.tsv"
     threads: 1
