@@ -13,7 +13,7 @@ SIGINT/SIGTERM/SIGHUP to the fork and exits with its status; a fork whose job pr
 
 Only third-party libraries are preloaded: the project's modules are imported in the fork, from the files as they are
 when the job starts. Without a server (cluster executors, ``--use-conda``, ``--no-hooks``,
-``job_server: false``), when the socket does not answer, or when the server runs another interpreter or another copy
+``job_server: false``), when the socket does not answer, or when the server runs in another environment or another copy
 of the package, the job process does the work itself, as it always can.
 """
 
@@ -61,7 +61,9 @@ _HEADER = struct.Struct("!Q")
 def _identity() -> dict[str, str]:
     """What client and server must share for a fork to run what the job's own process would."""
     return {
-        "python": os.path.realpath(sys.executable),
+        # The environment, not the executable's name: jobs call `python`, Snakemake's own shebang says `python3`.
+        "prefix": sys.prefix,
+        "version": sys.version,
         "package": str(Path(__file__).resolve().parent),
     }
 
@@ -98,7 +100,7 @@ def run_on_server(argv: list[str]) -> int | None:
     except OSError:
         conn.close()
         return None
-    if first[:1] != ["PID"]:  # refused: another interpreter or another copy of the package
+    if first[:1] != ["PID"]:  # refused: another environment or another copy of the package
         conn.close()
         return None
     pid = int(first[1])

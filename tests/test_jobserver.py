@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.jobserver import _HEADER, ENV, JobServer
+from repro.jobserver import _HEADER, ENV, JobServer, _identity
 from repro.plan import make_run
 
 from .conftest import ROOT
@@ -92,12 +92,13 @@ def test_without_a_server_the_job_runs_in_its_own_process(tmp_path):
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "completed"
 
 
-def test_a_client_of_another_interpreter_is_refused(server):
+def test_a_client_of_another_environment_is_refused(server):
     path, log = server
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(path)
         socket.send_fds(conn, [b"F"], [sys.stdout.fileno(), sys.stderr.fileno()])
-        body = json.dumps({"argv": ["status"], "cwd": "/", "env": {}, "identity": {"python": "/elsewhere"}}).encode()
+        elsewhere = {**_identity(), "prefix": "/another/venv"}
+        body = json.dumps({"argv": ["status"], "cwd": "/", "env": {}, "identity": elsewhere}).encode()
         conn.sendall(_HEADER.pack(len(body)) + body)
         assert conn.makefile().readline() == "REFUSED\n"
     assert any(rest.startswith("refused a client") for _, rest in _forks(log))

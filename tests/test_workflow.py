@@ -4,6 +4,7 @@ reruns are incremental, and results are deterministic."""
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -81,7 +82,9 @@ def test_deterministic_metrics_across_clean_runs(planted_workflow, tmp_path):
     """Bit-identical results from a second clean run, which also runs every job in its own process (no job
     server; the first ran them in forks of one, repro/jobserver.py)."""
     workdir, claims = planted_workflow
-    assert "listening on" in (workdir / "logs/job_server.log").read_text()
+    served = (workdir / "logs/job_server.log").read_text()
+    assert "listening on" in served and "refused" not in served
+    assert re.search(r"^fork \d+: repro run-arm in ", served, re.MULTILINE)  # runs went through the server
     snakemake(tmp_path, "results/verdicts/ci/planted-real-effect.json", claims=claims, config={"job_server": "False"})
     assert not (tmp_path / "logs/job_server.log").exists()
     for run_json in (tmp_path / "results/runs").rglob("run.json"):
