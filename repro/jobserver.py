@@ -87,32 +87,29 @@ def run_on_server(argv: list[str]) -> int | None:
     path = os.environ.get(ENV)
     if not path or not argv or argv[0] not in SERVED:
         return None
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(path)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        socket.send_fds(conn, [b"F"], [sys.stdout.fileno(), sys.stderr.fileno()])
-        body = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "identity": _identity()}).encode()
-        conn.sendall(_HEADER.pack(len(body)) + body)
-        reply = conn.makefile("r", encoding="utf-8")
-        first = reply.readline().split()
-    except OSError:
-        conn.close()
-        return None
-    if first[:1] != ["PID"]:  # refused: another environment or another copy of the package
-        conn.close()
-        return None
-    pid = int(first[1])
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, conn.makefile("r", encoding="utf-8") as reply:
+        try:
+            conn.connect(path)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            socket.send_fds(conn, [b"F"], [sys.stdout.fileno(), sys.stderr.fileno()])
+            request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "identity": _identity()}
+            body = json.dumps(request).encode()
+            conn.sendall(_HEADER.pack(len(body)) + body)
+            first = reply.readline().split()
+        except OSError:
+            return None
+        if first[:1] != ["PID"]:  # refused: another environment or another copy of the package
+            return None
+        pid = int(first[1])
 
-    def forward(signum, _frame):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
+        def forward(signum, _frame):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, forward)
-    last = reply.readline().split()
-    conn.close()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, forward)
+        last = reply.readline().split()  # from here on the job is the fork's: no fallback
     if last[:1] == ["EXIT"]:
         return int(last[1])
     print(f"repro job server: the job's fork (pid {pid}) ended without an exit status (killed?)", file=sys.stderr)
