@@ -248,41 +248,64 @@ def decide_value(
 def decide_prediction(
     x: np.ndarray, relation: str, theta: float, margin: float, precision: float, alpha: float = 0.05
 ) -> Decision:
-    """Prediction-interval mode for a paper value from a single run (anchors §3.3b).
+    """Prediction-interval mode for a paper value from a single run (anchors §3.3b), informative or inconclusive.
 
-    θ is treated as one more draw from our seeds' distribution: SE_pred = s·√(1 + 1/n).
-    - ``equal``: verified ⇔ |x̄ − θ| ≤ h + u/2 with h = t(1 − α/2, n − 1)·SE_pred;
-      falsified ⇔ |x̄ − θ| > h + δ.
-    - ``at_least``: h₁ = t(1 − α, n − 1)·SE_pred; verified ⇔ θ − x̄ ≤ h₁ + u/2; falsified ⇔ θ − x̄ > h₁ + δ.
-      ``at_most`` mirrors it.
+    θ is one draw from the paper's run distribution, so d = x̄ − θ has SE_pred = s·√(1 + 1/n), df = n − 1 (our
+    seeds' spread stands in for the paper's). The tests are TOST and non-inferiority on d with SE_pred:
+    - ``equal``: verified ⇔ the (1 − 2α) prediction interval of d lies inside (−δ′, δ′), δ′ = δ − u/2 (θ is only
+      known to its rounding u); falsified ⇔ the (1 − α) interval misses [−(δ + u/2), δ + u/2];
+    - ``at_least``: verified ⇔ LCB(d) > −δ′; falsified ⇔ UCB(d) < −(δ + u/2). ``at_most`` mirrors it.
+    Verification therefore needs h ≤ δ′ (the interval must tell θ from θ ± δ): a wide interval is inconclusive
+    however close x̄ is to θ, with the seeds that would make it narrow enough in ``extra["seeds_informative"]``.
+    p_verify / p_falsify are the one-sided (TOST) p-values of exactly these decisions.
     """
     s = summarize(x, alpha)
-    se_pred = s.sd * math.sqrt(1 + 1 / s.n)
+    se = s.sd * math.sqrt(1 + 1 / s.n)
+    df = float(s.n - 1)
+    d = s.mean - theta
+    verify_margin, falsify_margin = margin - precision / 2, margin + precision / 2
+    h1 = _t(1 - alpha, df) * se  # one-sided bound of the (1 − 2α) interval
+    h2 = _t(1 - alpha / 2, df) * se
     if relation == "equal":
-        h = _t(1 - alpha / 2, s.n - 1) * se_pred
-        gap = abs(s.mean - theta)
+        p_verify = max(_p_greater(d, -verify_margin, se, df), _p_less(d, verify_margin, se, df))
+        p_falsify = min(1.0, 2 * min(_p_less(d, -falsify_margin, se, df), _p_greater(d, falsify_margin, se, df)))
+        verified = -verify_margin < d - h1 and d + h1 < verify_margin
+        falsified = d + h2 < -falsify_margin or d - h2 > falsify_margin
+        h = h1
     elif relation in ("at_least", "at_most"):
-        h = _t(1 - alpha, s.n - 1) * se_pred
-        gap = theta - s.mean if relation == "at_least" else s.mean - theta
+        sign = 1.0 if relation == "at_least" else -1.0
+        p_verify = _p_greater(sign * d, -verify_margin, se, df)
+        p_falsify = _p_less(sign * d, -falsify_margin, se, df)
+        verified = sign * d - h1 > -verify_margin
+        falsified = sign * d + h1 < -falsify_margin
+        h = h1
     else:
         raise ValueError(f"prediction-interval mode needs equal/at_least/at_most, not {relation!r}")
-    if gap <= h + precision / 2:
-        outcome, reason = (
-            "verified",
-            f"θ = {theta:g} lies inside the prediction interval (x̄ = {s.mean:.4g}, h = {h:.4g})",
-        )
-    elif gap > h + margin:
+    informative = h < verify_margin
+    needed = prediction_seeds_needed(s.sd, verify_margin, alpha) if not informative else None
+    if falsified:
         outcome, reason = (
             "falsified",
-            f"θ = {theta:g} is beyond the prediction interval by more than δ = {margin:g} "
-            f"(x̄ = {s.mean:.4g}, h = {h:.4g})",
+            f"θ = {theta:g} lies beyond our prediction interval by more than δ = {margin:g} "
+            f"(x̄ = {s.mean:.4g}, x̄ − θ = {d:.4g}, h = {h2 if relation == 'equal' else h1:.4g})",
+        )
+    elif verified:
+        outcome, reason = (
+            "verified",
+            f"θ = {theta:g} is within δ = {margin:g} of our runs: x̄ − θ = {d:.4g} ± {h:.4g} lies inside "
+            f"±{verify_margin:g}",
+        )
+    elif not informative:
+        outcome, reason = (
+            "inconclusive",
+            f"the prediction interval is too wide to tell θ from θ ± δ: h = {h:.4g} ≥ δ = {verify_margin:g} "
+            f"(x̄ = {s.mean:.4g}, s = {s.sd:.4g})",
         )
     else:
         outcome, reason = (
             "inconclusive",
-            f"θ = {theta:g} is outside the prediction interval but within δ = {margin:g} of it",
+            f"x̄ − θ = {d:.4g} ± {h:.4g} is neither inside ±{verify_margin:g} nor clear of ±{falsify_margin:g}",
         )
-    p = float(2 * sps.t.sf(gap / se_pred, s.n - 1)) if se_pred > 0 else (0.0 if gap > 0 else 1.0)
     return Decision(
         outcome,
         reason,
@@ -290,10 +313,40 @@ def decide_prediction(
         s.mean,
         s.mean - h,
         s.mean + h,
-        p_verify=1.0 - min(p, 1.0),
-        p_falsify=min(p, 1.0),
-        extra={"h": h, "se_pred": se_pred, "t_gap": t_statistic(gap, 0.0, se_pred), "df": s.n - 1},
+        p_verify=p_verify,
+        p_falsify=p_falsify,
+        extra={
+            "d": d,
+            "h": h,
+            "se_pred": se,
+            "df": df,
+            "informative": informative,
+            "seeds_informative": needed,
+            "t_vs_lower_margin": t_statistic(d, -verify_margin, se),
+            "t_vs_upper_margin": t_statistic(d, verify_margin, se),
+        },
     )
+
+
+def prediction_seeds_needed(sd: float, margin: float, alpha: float = 0.05, n_max: int = 10_000) -> int | None:
+    """Smallest n with t(1 − α, n − 1)·sd·√(1 + 1/n) < margin (a prediction interval narrow enough to tell θ from
+    θ ± margin), or None if none up to n_max: the run-to-run spread alone is then wider than the margin."""
+    if margin <= 0:
+        return None
+    if sd == 0:
+        return 2
+    for n in range(2, n_max + 1):
+        if _t(1 - alpha, n - 1) * sd * math.sqrt(1 + 1 / n) < margin:
+            return n
+    return None
+
+
+def minimum_detectable_effect(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest true mean effect a one-sided paired t-test at level α detects with the given power from n seeds:
+    (t(1 − α, n − 1) + t(power, n − 1))·sd/√n (the noncentral-t approximation behind ``seeds_needed``)."""
+    if n < 2:
+        return float("inf")
+    return (_t(1 - alpha, n - 1) + _t(power, n - 1)) * sd / math.sqrt(n)
 
 
 @dataclass(frozen=True)
@@ -387,15 +440,22 @@ def seeds_needed(
     return None
 
 
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm step-down adjusted p-values (family-wise error), same order as given."""
+def holm(pvalues: list[float], max_true: int | None = None) -> list[float]:
+    """Holm step-down adjusted p-values (family-wise error), same order as given.
+
+    ``max_true`` caps the number of null hypotheses that can be true at once (Shaffer 1986, method 1): the k-th
+    smallest p-value (k from 1) is multiplied by min(m − k + 1, max_true) instead of m − k + 1. Used for claims
+    tested in both directions: a claim's "verify" null (effect ≤ 0) and "falsify" null (effect ≥ δ) cannot both
+    hold, so of 2m such hypotheses at most m are true.
+    """
     p = np.asarray(pvalues, float)
     m = p.size
+    cap = m if max_true is None else max_true
     order = np.argsort(p, kind="stable")
     adjusted = np.empty(m)
     running = 0.0
     for rank, idx in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[idx]))
+        running = max(running, min(1.0, min(m - rank, cap) * p[idx]))
         adjusted[idx] = running
     return adjusted.tolist()
 

@@ -102,24 +102,63 @@ def test_paper_spread_widens_the_interval():
 
 
 def test_prediction_interval_mode_by_hand():
-    x = np.array([10.0, 11.0, 12.0])  # mean 11, sd 1
-    h = sps.t.ppf(0.975, 2) * 1.0 * math.sqrt(1 + 1 / 3)  # 4.303 * 1.1547 = 4.969
-    inside = stats.decide_prediction(x, "equal", theta=11 + h - 0.01, margin=1.0, precision=0.0)
-    assert inside.outcome == "verified"
-    between = stats.decide_prediction(x, "equal", theta=11 + h + 0.5, margin=1.0, precision=0.0)
+    """TOST on d = x̄ − θ with SE_pred = s·√(1 + 1/n): verified needs the (1 − 2α) interval inside ±δ."""
+    x = np.array([10.0, 11.0, 12.0, 11.0, 10.0, 12.0, 11.0, 11.0])  # mean 11
+    sd = float(np.std(x, ddof=1))
+    se = sd * math.sqrt(1 + 1 / 8)
+    h1, h2 = sps.t.ppf(0.95, 7) * se, sps.t.ppf(0.975, 7) * se
+    margin = h1 + 0.5
+    assert stats.decide_prediction(x, "equal", theta=11 + 0.49, margin=margin, precision=0.0).outcome == "verified"
+    between = stats.decide_prediction(x, "equal", theta=11 + 0.51 + h2, margin=margin, precision=0.0)
     assert between.outcome == "inconclusive"
-    beyond = stats.decide_prediction(x, "equal", theta=11 + h + 1.5, margin=1.0, precision=0.0)
+    beyond = stats.decide_prediction(x, "equal", theta=11 + margin + h2 + 0.01, margin=margin, precision=0.0)
     assert beyond.outcome == "falsified"
-    # rounding of θ widens the acceptance region by u/2
-    assert stats.decide_prediction(x, "equal", theta=11 + h + 0.04, margin=1.0, precision=0.1).outcome == "verified"
+    # θ known only to its rounding u: verification needs the interval inside ±(δ − u/2)
+    assert stats.decide_prediction(x, "equal", 11 + 0.45, margin, precision=0.2).outcome == "inconclusive"
+    # p-values are the TOST p-values of the same test
+    d = stats.decide_prediction(x, "equal", theta=11.2, margin=margin, precision=0.0)
+    low = sps.t.sf((-0.2 + margin) / se, 7)  # H0: d ≤ −δ
+    high = sps.t.cdf((-0.2 - margin) / se, 7)  # H0: d ≥ δ
+    assert d.p_verify == pytest.approx(max(low, high))
+
+
+def test_a_wide_prediction_interval_is_inconclusive_not_verified():
+    """The issue's case: our mean gain is 0 with s = 2.7 over 3 seeds; the paper's single run says 13.13 ± 5.
+    θ lies inside our (huge) prediction interval, which is no agreement: the interval cannot tell θ from θ ± δ."""
+    d = stats.decide_prediction(np.array([-2.7, 0.0, 2.7]), "equal", 13.13, margin=5.0, precision=0.01)
+    assert d.outcome == "inconclusive" and "too wide" in d.reason
+    assert not d.extra["informative"] and d.extra["h"] > 5.0
+    n = d.extra["seeds_informative"]  # seeds that would make h < δ − u/2 at this spread
+    assert n is not None and sps.t.ppf(0.95, n - 1) * 2.7 * math.sqrt(1 + 1 / n) < 4.995
+    assert sps.t.ppf(0.95, n - 2) * 2.7 * math.sqrt(1 + 1 / (n - 1)) >= 4.995
+    assert stats.prediction_seeds_needed(10.0, 5.0) is None  # spread alone wider than δ: no seed count suffices
 
 
 def test_prediction_interval_at_least():
-    x = np.array([10.0, 11.0, 12.0])
-    h1 = sps.t.ppf(0.95, 2) * math.sqrt(1 + 1 / 3)
-    assert stats.decide_prediction(x, "at_least", 11 + h1 - 0.01, 1.0, 0.0).outcome == "verified"
-    assert stats.decide_prediction(x, "at_least", 11 + h1 + 2.0, 1.0, 0.0).outcome == "falsified"
-    assert stats.decide_prediction(x, "at_least", 0.0, 1.0, 0.0).outcome == "verified"  # far above the floor
+    x = np.array([10.0, 11.0, 12.0, 11.0, 10.0, 12.0, 11.0, 11.0])
+    se = float(np.std(x, ddof=1)) * math.sqrt(1 + 1 / 8)
+    h1 = sps.t.ppf(0.95, 7) * se
+    margin = h1 + 0.5
+    assert stats.decide_prediction(x, "at_least", 11 + 0.4, margin, 0.0).outcome == "verified"
+    assert stats.decide_prediction(x, "at_least", 11 + margin + h1 + 0.1, margin, 0.0).outcome == "falsified"
+    far = stats.decide_prediction(x, "at_least", 0.0, margin, 0.0)  # far above the floor
+    assert far.outcome == "verified" and 0 < far.p_verify < 1e-6  # a real p-value, not 0 by construction
+    assert far.p_falsify == pytest.approx(1.0, abs=1e-6)
+
+
+def test_minimum_detectable_effect_by_hand():
+    mde = stats.minimum_detectable_effect(2.0, 10)
+    assert mde == pytest.approx((sps.t.ppf(0.95, 9) + sps.t.ppf(0.8, 9)) * 2.0 / math.sqrt(10))
+    # consistent with seeds_needed: at n = seeds_needed(sd, δ), the MDE is at most δ
+    n = stats.seeds_needed(2.0, 1.0)
+    assert stats.minimum_detectable_effect(2.0, n) <= 1.0 < stats.minimum_detectable_effect(2.0, n - 1)
+
+
+def test_holm_with_logically_related_hypotheses():
+    """Shaffer's cap: of 2m hypotheses (verify and falsify per claim) at most m are true."""
+    p = [0.01, 0.9, 0.02, 0.8, 0.5, 0.03]  # three claims, (verify, falsify) each
+    assert stats.holm(p, max_true=3) == pytest.approx([0.03, 1.0, 0.06, 1.0, 1.0, 0.09])
+    assert stats.holm(p) == pytest.approx([0.06, 1.0, 0.10, 1.0, 1.0, 0.12])  # plain Holm over 6
 
 
 def test_absurd_claim_is_falsified():
