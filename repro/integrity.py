@@ -3,7 +3,8 @@
 Each check returns a :class:`Check`; any failure makes the verdict ``invalid`` before any
 statistics are read. The checks rely only on what the harness (not the experiment) recorded:
 run.json provenance, weight hashes taken by the harness, table hashes, metric source hashes,
-and the input-dependence diagnostics computed by trusted metrics code.
+the input-dependence diagnostics computed by trusted metrics code, and the hashed training curve
+(which tells a trained model that collapsed to a constant output from a stub).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from repro.files import sha256_json
+import pandas as pd
+
+from repro.files import sha256_file, sha256_json
 from repro.plan import RunSpec, arm_key, module_closure, module_path
 
 REQUIRED_RECORD_FIELDS = (
@@ -99,16 +102,38 @@ def check_provenance(runs: list[RunEvidence]) -> Check:
     )
 
 
+LOOSE_TENSORS = "weights were snapshotted from loose tensors, not from the trained model or its optimiser"
+
+
+def _snapshot_problem(weights: dict[str, Any]) -> str | None:
+    """Why a run's two weight snapshots do not show what it trained, or None when they do: both must be of the
+    model or optimiser it trains (``source`` "module" or "optimizer", not "tensors") and 'final' must be of the
+    object and parameter tensors 'init' was (repro.runner.Recorder.snapshot_weights)."""
+    if "tensors" in (weights["init"]["source"], weights["final"]["source"]):
+        return LOOSE_TENSORS
+    if not weights["final"]["same_as_init"]:
+        return "the 'final' weight snapshot is not of the object and parameter tensors snapshotted at 'init'"
+    return None
+
+
+def _weights_moved(weights: dict[str, Any]) -> bool:
+    return weights["init"]["sha256"] != weights["final"]["sha256"] and weights["final"]["l2_delta_from_init"] > 0
+
+
 def check_weights_changed(runs: list[RunEvidence], untrained_arms: frozenset[str] = frozenset()) -> Check:
-    """Training changed the weights of every run, except in arms that by design do not train
-    (negative controls such as "warm start without RL")."""
-    bad = []
-    for r in runs:
-        if r.arm in untrained_arms:
-            continue
-        weights = r.record["artifacts"]["weights"]
-        if weights["init"]["sha256"] == weights["final"]["sha256"] or weights["final"]["l2_delta_from_init"] <= 0:
-            bad.append(str(r.spec.dir))
+    """Every run snapshotted the parameters it trains (the model or its optimiser, the same object at 'init'
+    and 'final'), and training changed them, except in arms that by design do not train (negative controls such
+    as "warm start without RL"): those too must snapshot their model, but need not change it."""
+    unsound = [(r, problem) for r in runs if (problem := _snapshot_problem(r.record["artifacts"]["weights"]))]
+    if unsound:
+        r, problem = unsound[0]
+        more = f" (and {len(unsound) - 1} more run(s))" if len(unsound) > 1 else ""
+        return Check("weights_changed", False, f"{r.spec.dir}: {problem}{more}")
+    bad = [
+        str(r.spec.dir)
+        for r in runs
+        if r.arm not in untrained_arms and not _weights_moved(r.record["artifacts"]["weights"])
+    ]
     if bad:
         return Check("weights_changed", False, f"weights unchanged by training in {len(bad)} run(s): {bad[0]}")
     deltas = [
@@ -135,20 +160,86 @@ def check_seeds_differ(runs: list[RunEvidence]) -> Check:
     return Check("seeds_differ", True, "every seed produced different predictions")
 
 
+def _input_blind_tables(run: RunEvidence) -> list[tuple[str, int]]:
+    """(table, number of inputs) of each of ``run``'s tables that gives the same output for every input (of
+    more than one), from the input-dependence diagnostics the metrics step computed."""
+    diag = run.metrics_status["input_dependence"]
+    blind = []
+    for key, n_inputs in diag.items():
+        if not key.endswith(".inputs"):
+            continue
+        table = key.removesuffix(".inputs")
+        if n_inputs > 1 and diag[f"{table}.distinct_output_profiles"] <= 1:
+            blind.append((table, n_inputs))
+    return blind
+
+
+def _not_a_collapse(run: RunEvidence) -> str | None:
+    """Why ``run`` is not a trained model that collapsed, or None when it is one: its weight snapshots are sound
+    and training changed them, and its training curve moved (some numeric column other than ``step`` takes more
+    than one value). The curve is read from the run's folder (relative to the working directory, the
+    workflow's folder, as run records name their files) after checking the sha256 its run.json records."""
+    weights = run.record["artifacts"]["weights"]
+    problem = _snapshot_problem(weights)
+    if problem:
+        return problem
+    if not _weights_moved(weights):
+        return "its weights did not change"
+    entry = run.record["artifacts"]["curve"]
+    path = Path(run.spec.dir) / entry["file"]
+    if sha256_file(path) != entry["sha256"]:
+        return f"{path} changed after the run wrote it (sha256 mismatch)"
+    values = pd.read_parquet(path).drop(columns="step").select_dtypes("number")
+    if not (values.nunique() > 1).any():  # nunique skips NaN: columns a family leaves empty do not count
+        return "its training curve did not move"
+    return None
+
+
+def collapsed_runs(runs: list[RunEvidence]) -> list[dict[str, Any]]:
+    """The runs whose outputs ignore their inputs because training collapsed them, not because they are stubs.
+
+    A table of a run is collapsed when it gives one output for all its inputs while the run trained for real:
+    its weight snapshots are of the model or optimiser it trains, training changed them (sha256 differs,
+    ‖θ_final − θ_init‖ > 0), and its training curve moved (a numeric column other than ``step`` of
+    ``curve.parquet`` takes more than one value). A collapse is a real outcome, to be judged by the decision,
+    not an integrity failure.
+
+    Returns one dict per collapsed table, in run order: ``{"dir": run folder (str), "arm": arm name,
+    "seed": int, "table": prediction table name}``; [] when no run collapsed. Reads ``curve.parquet`` from each
+    input-blind run's folder, relative to the working directory (the workflow's folder).
+    """
+    return [
+        {"dir": str(r.spec.dir), "arm": r.arm, "seed": r.spec.seed, "table": table}
+        for r in runs
+        for table, _ in _input_blind_tables(r)
+        if _not_a_collapse(r) is None
+    ]
+
+
 def check_input_dependence(runs: list[RunEvidence]) -> Check:
+    """Every table of every run gives outputs that vary with its inputs, unless the run collapsed (see
+    :func:`collapsed_runs`): a stub writes the same output whatever the input, while a run that trained and
+    ended at a constant policy is a real result."""
+    collapsed = []
     for r in runs:
-        diag = r.metrics_status["input_dependence"]
-        for key, n_inputs in diag.items():
-            if not key.endswith(".inputs"):
-                continue
-            table = key.removesuffix(".inputs")
-            profiles = diag[f"{table}.distinct_output_profiles"]
-            if n_inputs > 1 and profiles <= 1:
+        blind = _input_blind_tables(r)
+        reason = _not_a_collapse(r) if blind else None
+        for table, n_inputs in blind:
+            if reason is not None:
                 return Check(
                     "predictions_depend_on_inputs",
                     False,
-                    f"{r.spec.dir}: table {table!r} gives the same output for all {n_inputs} inputs",
+                    f"{r.spec.dir}: table {table!r} gives the same output for all {n_inputs} inputs, and the run "
+                    f"is not a trained model that collapsed: {reason}",
                 )
+            collapsed.append(f"{r.spec.dir} ({table})")
+    if collapsed:
+        return Check(
+            "predictions_depend_on_inputs",
+            True,
+            f"outputs vary with the inputs, except in {len(collapsed)} table(s) of runs that trained and collapsed "
+            f"to a constant output (weights and training curve moved): {collapsed[0]}",
+        )
     return Check("predictions_depend_on_inputs", True, "outputs vary with the inputs in every table of every run")
 
 

@@ -1,11 +1,12 @@
 """The harness around one experiment run: determinism, recording, provenance, failure capture.
 
 The harness, not the experiment, owns everything an integrity check later relies on: it times
-the run, hashes the weights at the two snapshots the experiment reports and measures how far
-they moved, validates and hashes every table as it is written, and writes ``run.json`` last and
-atomically. A Python exception inside the experiment becomes ``status: failed`` with its
-traceback (the claim's verdict is then ``error`` while other claims proceed); a killed process
-leaves no ``run.json``, so Snakemake treats the job as incomplete.
+the run, hashes the parameters of the model (or optimiser) the experiment trains at its two
+snapshots and measures how far they moved, validates and hashes every table as it is written,
+records the numeric environment, and writes ``run.json`` last and atomically. A Python exception
+inside the experiment becomes ``status: failed`` with its traceback (the claim's verdict is then
+``error`` while other claims proceed); a killed process leaves no ``run.json``, so Snakemake
+treats the job as incomplete.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import os
 import platform
 import random
+import re
 import subprocess
 import sys
 import time
@@ -31,7 +33,8 @@ from repro.files import read_json, sha256_file, write_json, write_parquet
 from repro.plan import RunSpec, arm_key, code_version
 from repro.schemas import validate
 
-RUN_SCHEMA_VERSION = 1
+RUN_SCHEMA_VERSION = 2
+"""2: weight snapshots record their ``source``, ``n_tensors`` and ``same_as_init``; the numeric environment."""
 
 
 class Recorder:
@@ -46,7 +49,8 @@ class Recorder:
         self._tables: dict[str, dict[str, Any]] = {}
         self._weights: dict[str, dict[str, Any]] = {}
         self._checkpoint: dict[str, Any] | None = None
-        self._init_flat = None
+        self._init: tuple | None = None
+        """(object, parameter tensors, flattened float64 values) of the 'init' snapshot."""
 
     def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = "train"):
         """A progress bar on stderr (the rule's log)."""
@@ -61,26 +65,48 @@ class Recorder:
     def log_curve(self, step: int, **values: float) -> None:
         self._curve.append({"step": int(step), **{k: float(v) for k, v in values.items()}})
 
-    def snapshot_weights(self, tag: str, tensors) -> None:
-        """Hash the parameters at ``tag`` ("init" before training, "final" after).
+    def snapshot_weights(self, tag: str, trained) -> None:
+        """Hash the parameters the run trains, at ``tag`` ("init" before training, "final" after).
 
-        ``tensors``: a ``torch.nn.Module`` or an iterable of tensors.
+        ``trained``: the ``torch.nn.Module`` being trained (its parameters with ``requires_grad``, in
+        ``named_parameters`` order) or the optimiser that trains it (a ``torch.optim.Optimizer``: every parameter
+        of every param group; a ``repro.methods.optim.Adam``: its parameters), preferably the optimiser: it holds
+        exactly what the updates touch. 'final' must get the very object 'init' got, holding the same parameter
+        tensors. Loose tensors (a tensor or an iterable of them) are hashed but recorded as ``source: "tensors"``,
+        which the weights check rejects: a tensor handed over by the experiment proves nothing about what was
+        trained (it may be a decoy that the experiment changes itself).
         """
         import torch
 
         if tag not in ("init", "final"):
             raise ValueError(f"snapshot tag must be 'init' or 'final', not {tag!r}")
-        if isinstance(tensors, torch.nn.Module):
-            tensors = [p for _, p in sorted(tensors.state_dict().items())]
-        flat = torch.cat([t.detach().reshape(-1).to(torch.float64).cpu() for t in tensors])
+        source, tensors = _trained_tensors(trained)
+        flat = (
+            torch.cat([t.detach().reshape(-1).to(torch.float64).cpu() for t in tensors])
+            if tensors
+            else torch.zeros(0, dtype=torch.float64)  # a fully frozen module (a negative control) trains nothing
+        )
         digest = hashlib.sha256(flat.numpy().tobytes()).hexdigest()
-        entry: dict[str, Any] = {"sha256": digest, "n_params": int(flat.numel()), "l2_norm": float(flat.norm())}
+        entry: dict[str, Any] = {
+            "sha256": digest,
+            "n_params": int(flat.numel()),
+            "n_tensors": len(tensors),
+            "source": source,
+            "l2_norm": float(flat.norm()),
+        }
         if tag == "init":
-            self._init_flat = flat
-        elif self._init_flat is None:
+            self._init = (trained, tensors, flat)
+        elif self._init is None:
             raise RuntimeError("snapshot_weights('final') before snapshot_weights('init')")
         else:
-            entry["l2_delta_from_init"] = float((flat - self._init_flat).norm())
+            init_object, init_tensors, init_flat = self._init
+            entry["same_as_init"] = (
+                trained is init_object
+                and len(tensors) == len(init_tensors)
+                and all(a is b for a, b in zip(tensors, init_tensors, strict=True))
+            )
+            # None: the snapshots differ in size, so they are not of one set of parameters (same_as_init is false).
+            entry["l2_delta_from_init"] = float((flat - init_flat).norm()) if flat.shape == init_flat.shape else None
         self._weights[tag] = entry
 
     def write_predictions(self, table: str, df: pd.DataFrame) -> None:
@@ -136,6 +162,23 @@ class Recorder:
         }
 
 
+def _trained_tensors(trained) -> tuple[str, list]:
+    """(source, parameter tensors) of what ``Recorder.snapshot_weights`` is given; see its docstring."""
+    import torch
+
+    from repro.methods.optim import Adam
+
+    if isinstance(trained, torch.nn.Module):
+        return "module", [p for _, p in trained.named_parameters() if p.requires_grad]
+    if isinstance(trained, torch.optim.Optimizer):
+        return "optimizer", [p for group in trained.param_groups for p in group["params"]]
+    if isinstance(trained, Adam):
+        return "optimizer", list(trained.params)
+    if isinstance(trained, torch.Tensor):
+        return "tensors", [trained]
+    return "tensors", list(trained)
+
+
 def git_state(cwd: Path) -> dict[str, Any]:
     def git(*args: str) -> str | None:
         try:
@@ -150,20 +193,61 @@ def git_state(cwd: Path) -> dict[str, Any]:
 
 
 def environment(threads: int) -> dict[str, Any]:
+    """The software and the numeric environment of a run. Floating-point results depend on the CPU's vector
+    kernels (ATen dispatches on the CPU capability, which ``ATEN_CPU_CAPABILITY`` can lower), the BLAS/LAPACK
+    libraries and the thread count (reduction order), so each is recorded as in effect, not as requested."""
     import torch
 
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu": cpu_model(),
         "torch": torch.__version__,
         "numpy": np.__version__,
         "pandas": pd.__version__,
         "threads": threads,
+        "intra_op_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY"),
+        **torch_blas(),
+        "numpy_blas": numpy_blas(),
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "cuda": torch.cuda.is_available(),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name: /proc/cpuinfo's first "model name" (Linux x86), else ``platform.processor()``
+    (which may be only the architecture, or empty)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux
+        pass
+    return platform.processor()
+
+
+def torch_blas() -> dict[str, str | None]:
+    """``torch_blas`` and ``torch_lapack``: the BLAS_INFO and LAPACK_INFO torch was built with (e.g. "mkl"),
+    from ``torch.__config__.show()``; None where the build settings do not name one."""
+    import torch
+
+    shown = torch.__config__.show()
+    out = {}
+    for key, field in (("BLAS_INFO", "torch_blas"), ("LAPACK_INFO", "torch_lapack")):
+        match = re.search(rf"\b{key}=([^,\s]+)", shown)
+        out[field] = match.group(1) if match else None
+    return out
+
+
+def numpy_blas() -> str:
+    """The BLAS numpy was built against, "name version" (e.g. "scipy-openblas 0.3.31.188.0")."""
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    return f"{blas['name']} {blas['version']}"
 
 
 def seed_everything(seed: int, threads: int) -> None:

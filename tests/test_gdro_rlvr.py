@@ -119,7 +119,8 @@ def test_full_scale_is_specified_for_the_hub():
 
 
 def test_full_scale_code_path_runs_offline(tmp_path, monkeypatch):
-    """The hub path (tokenizer, left-padded text prompts, decode-and-verify rewards, bf16 policy, zero-SFT) run end to
+    """The hub path (tokenizer, left-padded text prompts, decode-and-verify rewards, fp32 policy computing in bf16,
+    zero-SFT) run end to
     end with local stand-ins for the Qwen3 checkpoint and the DAPO / MATH-500 / AIME loaders: no network."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -162,3 +163,47 @@ def test_full_scale_code_path_runs_offline(tmp_path, monkeypatch):
             assert set(table["metric"]) >= {"pass_at_8", "worst_tier_pass_at_8", "pass_at_8_tier5"}
             weights = record["artifacts"]["weights"]
             assert (weights["final"]["l2_delta_from_init"] > 0) == (method != "none")
+
+
+def test_full_scale_updates_fp32_master_weights_at_the_papers_lr(tmp_path):
+    """At full scale's lr 1e-6 one AdamW step, forward in bf16, moves nearly every weight of the policy as the
+    full path loads it (float32), while on the same weights held in bf16 (the checkpoint's dtype) it rounds away
+    on nearly all of them."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen3Config
+
+    from repro.methods.optim import Adam
+
+    config = Qwen3Config(
+        vocab_size=16,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+    )
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).to(torch.bfloat16).save_pretrained(tmp_path)  # stored as on the hub
+    params = gdro_rlvr.Params.model_validate({**gdro_rlvr.SCALES["full"], "method": "grpo"})
+    assert params.rl_lr == 1e-6 and params.compute_dtype == "bfloat16"
+    ids = torch.randperm(32, generator=torch.Generator().manual_seed(0)).remainder(16).view(2, 16)  # every token
+
+    def share_moved_by_one_step(model) -> float:
+        before = [p.detach().clone() for p in model.parameters()]
+        optimizer = Adam(
+            model.parameters(), lr=params.rl_lr, weight_decay=params.weight_decay, decoupled_weight_decay=True
+        )
+        with gdro_rlvr.forward_precision(model, params):
+            out = model(input_ids=ids, labels=ids)
+        assert out.logits.dtype == torch.bfloat16  # the forward pass ran in bf16
+        out.loss.backward()
+        optimizer.step()
+        moved = sum(int((p.detach() != b).sum()) for p, b in zip(model.parameters(), before, strict=True))
+        return moved / sum(b.numel() for b in before)
+
+    master = gdro_rlvr.load_pretrained_policy(str(tmp_path))
+    assert {p.dtype for p in master.parameters()} == {torch.float32}
+    assert share_moved_by_one_step(master) > 0.95
+    in_bf16 = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.bfloat16)  # the load this replaced
+    assert share_moved_by_one_step(in_bf16) < 0.05
