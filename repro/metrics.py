@@ -2,7 +2,12 @@
 
 Experiments never compute their headline metrics (DESIGN.md §4): they write per-item predictions
 and a training curve; the functions here turn those into numbers. Each metric declares its
-direction, which the verdict's negative-control gate uses.
+direction and its resolution, which the verdict's negative-control gate uses.
+
+Mechanism diagnostics are metrics too: each family lists in ``MECHANISM_DIAGNOSTICS`` those of its metrics that
+show whether a method's mechanism engaged at this scale (e.g. how far group DRO's weights moved from uniform).
+They are computed for every arm; an arm without the mechanism gets the "not engaged" value (0 divergence, a ratio
+of 1), so a treatment that only pretends to run its method fails the claim's ``mechanism`` check.
 
 Signature of a metric: ``fn(tables, curve) -> float`` where ``tables`` maps a family's prediction
 table names to validated DataFrames.
@@ -10,6 +15,7 @@ table names to validated DataFrames.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +29,15 @@ class Metric:
     fn: Callable[[dict[str, pd.DataFrame], pd.DataFrame], float]
     higher_is_better: bool
     description: str
+    resolution: float
+    """The smallest difference between two arms' means, in the metric's own units, that its evaluation can honestly
+    resolve (what the negative-control gate requires a gap to exceed). Sampled metrics: at least one evaluation
+    item's worth at the ci scale's evaluation-set size (pass@8 over N prompts: 1/N); exact or continuous metrics
+    (expected utility over a known distribution, KL): about 1% of the metric's natural range."""
+
+    def __post_init__(self) -> None:
+        if not self.resolution > 0:
+            raise ValueError(f"a metric's resolution must be positive, not {self.resolution!r}")
 
 
 # ------------------------------------------------------------------ preference bandit (β sweep)
@@ -113,6 +128,22 @@ def ranking_accuracy(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> fl
     return float(np.mean(scores))
 
 
+def neg_log_dispersion_cv(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Mechanism diagnostic (MallowsPO): the coefficient of variation (sd with ddof 0 over mean) across contexts
+    of c(x), the per-context multiplier of β the policy was trained with. MallowsPO-θ with a constant c(x) is DPO
+    (the ``mallowspo_constant_dispersion_is_dpo`` property), so engaged means clearly above 0; DPO gives 0."""
+    policy = tables["policy"]
+    c = policy[policy["beta"] == policy["beta"].iloc[0]].groupby("context")["neg_log_dispersion"].first()
+    return float(c.std(ddof=0) / c.mean())
+
+
+def kl_budget_bracketed(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Diagnostic of the β sweep: 1 when some swept β ends with KL(π‖π_ref) at or below KL_BUDGET and some at or
+    above it (the frontier metrics then interpolate between two trained policies), else 0."""
+    kl = _sweep(tables)["kl"]
+    return float(kl.min() <= KL_BUDGET <= kl.max())
+
+
 # ------------------------------------------------------------------ AlpacaEval (specified only)
 
 
@@ -139,20 +170,55 @@ def log_loss(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
     return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
 
 
+def training_loss_drop(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Mechanism diagnostic (planted): the relative fall of the training loss, (first logged − last logged) / first.
+    Engaged: clearly above 0 (the optimiser lowered the loss); 0 for a run that never updates, negative if the loss
+    rose."""
+    loss = curve["loss"].to_numpy(dtype=float)
+    return float((loss[0] - loss[-1]) / loss[0])
+
+
+# Resolutions: utilities are exact expectations over known distributions, on [0, 1] (1% of the range); KL is
+# exact, on [0, log K] = [0, 2.08] nats at ci (K = 8 actions); held-out accuracy samples 32 contexts × 64 annotator
+# pairs at ci; ranking accuracy is exact (the true order is known). AlpacaEval 2 has 805 instructions. The
+# planted family evaluates 512 items.
 METRICS: dict[str, Metric] = {
     "utility_at_kl_budget": Metric(
-        utility_at_kl_budget, True, f"best expected true utility with KL(π‖π_ref) ≤ {KL_BUDGET} nats (β sweep)"
+        utility_at_kl_budget,
+        True,
+        f"best expected true utility with KL(π‖π_ref) ≤ {KL_BUDGET} nats (β sweep)",
+        resolution=0.01,
     ),
-    "max_utility": Metric(max_utility, True, "best expected true utility over the β sweep"),
-    "expected_utility": Metric(expected_utility, True, "expected true utility at the operating β"),
-    "kl_to_reference": Metric(kl_to_reference, False, "KL(π‖π_ref), nats, at the operating β"),
+    "max_utility": Metric(max_utility, True, "best expected true utility over the β sweep", resolution=0.01),
+    "expected_utility": Metric(expected_utility, True, "expected true utility at the operating β", resolution=0.01),
+    "kl_to_reference": Metric(kl_to_reference, False, "KL(π‖π_ref), nats, at the operating β", resolution=0.02),
     "heldout_preference_accuracy": Metric(
-        heldout_preference_accuracy, True, "agreement with held-out annotators' pairwise preferences"
+        heldout_preference_accuracy,
+        True,
+        "agreement with held-out annotators' pairwise preferences",
+        resolution=1 / (32 * 64),
     ),
-    "ranking_accuracy": Metric(ranking_accuracy, True, "pairwise agreement with the true utility order"),
-    "lc_win_rate": Metric(lc_win_rate, True, "AlpacaEval 2 length-controlled win rate, %"),
-    "accuracy": Metric(accuracy, True, "classification accuracy"),
-    "log_loss": Metric(log_loss, False, "binary cross-entropy, nats"),
+    "ranking_accuracy": Metric(
+        ranking_accuracy, True, "pairwise agreement with the true utility order", resolution=0.01
+    ),
+    "lc_win_rate": Metric(lc_win_rate, True, "AlpacaEval 2 length-controlled win rate, %", resolution=100 / 805),
+    "accuracy": Metric(accuracy, True, "classification accuracy", resolution=1 / 512),
+    "log_loss": Metric(log_loss, False, "binary cross-entropy, nats", resolution=0.01 * math.log(2)),
+    "training_loss_drop": Metric(
+        training_loss_drop, True, "relative fall of the training loss (mechanism diagnostic)", resolution=0.01
+    ),
+    "neg_log_dispersion_cv": Metric(
+        neg_log_dispersion_cv,
+        True,
+        "coefficient of variation of c(x) across contexts (MallowsPO mechanism diagnostic; DPO: 0)",
+        resolution=0.01,  # continuous; 1% of the [0, 1] range its values fall in
+    ),
+    "kl_budget_bracketed": Metric(
+        kl_budget_bracketed,
+        True,
+        f"1 if the β sweep's KLs bracket the {KL_BUDGET}-nat budget, else 0 (diagnostic)",
+        resolution=1.0,  # an indicator: only a flip is a difference
+    ),
 }
 
 
@@ -213,15 +279,69 @@ def _tier_pass_at_8(tier: int) -> Callable[[dict[str, pd.DataFrame], pd.DataFram
 GDRO_TIERS = 6
 """Per-tier pass@8 metrics are registered for tiers 0 … 5 (the gdro_rlvr task's six tiers)."""
 
+
+def _reallocation_tv(curve: pd.DataFrame, per_bin: str) -> float:
+    """Mean over RL steps of the total-variation distance between the bins' shares of the step's training signal
+    and their shares of its prompts: ½ Σ_b |s_b·v_b / Σ_c s_c·v_c − s_b|, with s_b the bin's prompt share
+    (``share_bin{b}``) and v_b what each of its prompts received (``{per_bin}_bin{b}``: advantage multiplier or
+    rollouts). 0 when every prompt receives the same (GRPO's uniform treatment); the share of the signal the
+    adversary moved across bins otherwise. Warm-start rows (no RL, ``reward`` null) are not steps; a run without
+    RL steps moved nothing: 0."""
+    from repro.schemas import GDRO_MAX_BINS
+
+    steps = curve[curve["reward"].notna()]
+    if steps.empty:
+        return 0.0
+    share = np.nan_to_num(steps[[f"share_bin{b}" for b in range(GDRO_MAX_BINS)]].to_numpy(dtype=float))
+    value = steps[[f"{per_bin}_bin{b}" for b in range(GDRO_MAX_BINS)]].to_numpy(dtype=float)
+    mass = np.where(share > 0, share * value, 0.0)
+    signal = mass / mass.sum(axis=1, keepdims=True)
+    return float((0.5 * np.abs(signal - share).sum(axis=1)).mean())
+
+
+def advantage_weight_tv_from_uniform(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Mechanism diagnostic (Prompt-GDRO, §3.2): how far the bin weights applied to the advantages (Eq. 16) moved
+    the learning signal away from GRPO's equal weight per prompt, as a total-variation distance in [0, 1), mean over
+    RL steps (see ``_reallocation_tv``). Engaged: clearly above 0; exactly 0 for GRPO and Rollout-GDRO (every
+    multiplier 1) and for a step whose prompts share one bin."""
+    return _reallocation_tv(curve, "weight")
+
+
+def rollout_budget_tv_from_uniform(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Mechanism diagnostic (Rollout-GDRO, §3.3): how far the rollout allocation moved the step's rollout budget
+    away from n̄ per prompt, as a total-variation distance in [0, 1), mean over RL steps (see ``_reallocation_tv``).
+    Engaged: clearly above 0; exactly 0 for GRPO and Prompt-GDRO (n̄ rollouts for every prompt)."""
+    return _reallocation_tv(curve, "rollouts")
+
+
+# Resolutions: ci evaluates 6 tiers × 64 held-out prompts (gdro_rlvr ``eval_per_tier``); a prompt is the
+# evaluation item (its 8 samples are not independent), so 1/384 overall and 1/64 per tier. The diagnostics are
+# total-variation distances on [0, 1]: 1% of the range.
 METRICS.update(
     {
-        "mean_at_8": Metric(mean_at_8, True, "mean@8: share of correct samples (8 per prompt)"),
-        "pass_at_8": Metric(pass_at_8, True, "pass@8 (unbiased estimator) over held-out prompts"),
-        "worst_tier_pass_at_8": Metric(worst_tier_pass_at_8, True, "lowest per-tier pass@8"),
+        "mean_at_8": Metric(
+            mean_at_8, True, "mean@8: share of correct samples (8 per prompt)", resolution=1 / (6 * 64)
+        ),
+        "pass_at_8": Metric(
+            pass_at_8, True, "pass@8 (unbiased estimator) over held-out prompts", resolution=1 / (6 * 64)
+        ),
+        "worst_tier_pass_at_8": Metric(worst_tier_pass_at_8, True, "lowest per-tier pass@8", resolution=1 / 64),
         **{
-            f"pass_at_8_tier{t}": Metric(_tier_pass_at_8(t), True, f"pass@8 on difficulty tier {t}")
+            f"pass_at_8_tier{t}": Metric(_tier_pass_at_8(t), True, f"pass@8 on difficulty tier {t}", resolution=1 / 64)
             for t in range(GDRO_TIERS)
         },
+        "advantage_weight_tv_from_uniform": Metric(
+            advantage_weight_tv_from_uniform,
+            True,
+            "TV distance of Prompt-GDRO's advantage weighting from equal weights per prompt (mechanism diagnostic)",
+            resolution=0.01,
+        ),
+        "rollout_budget_tv_from_uniform": Metric(
+            rollout_budget_tv_from_uniform,
+            True,
+            "TV distance of Rollout-GDRO's rollout allocation from n̄ per prompt (mechanism diagnostic)",
+            resolution=0.01,
+        ),
     }
 )
 
@@ -399,17 +519,43 @@ def r1_by_perturbation(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> 
     return out.sort_values(["panel", "x"], kind="stable").reset_index(drop=True)
 
 
+def dro_weight_max_ratio(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Mechanism diagnostic (group DRO): the largest group weight q_g reached during training, relative to its
+    uniform start 1/G: max over logged steps of G·max_g q_g, in [1, G]. Engaged: clearly above 1 (the adversary
+    moved weight onto some group); ERM never updates q: exactly 1."""
+    return float((curve["q_max"] * curve["groups"]).max())
+
+
+# Resolutions: ci evaluates 6 colours × 32 scenes (dro_clip ``eval_per_group``), each queried in both directions;
+# the scene is the evaluation item: 1/192 for recall over all scenes (at every perturbation and severity), 1/32
+# for the worst colour group. The MMI-style drop is a ratio on [0, 1] (1% of it); the diagnostic lies on [1, G],
+# G ≤ 7: about 1% of that range.
 METRICS.update(
     {
-        "clean_r1": Metric(clean_r1, True, "R@1 on clean data (image→text and text→image)"),
-        "clean_r5": Metric(clean_r5, True, "R@5 on clean data (image→text and text→image)"),
+        "clean_r1": Metric(clean_r1, True, "R@1 on clean data (image→text and text→image)", resolution=1 / 192),
+        "clean_r5": Metric(clean_r5, True, "R@5 on clean data (image→text and text→image)", resolution=1 / 192),
         "worst_corruption_r1": Metric(
-            worst_corruption_r1, True, "lowest per-perturbation R@1 (mean over severities 1–5 and directions)"
+            worst_corruption_r1,
+            True,
+            "lowest per-perturbation R@1 (mean over severities 1–5 and directions)",
+            resolution=1 / 192,
         ),
-        "mean_corruption_r1": Metric(mean_corruption_r1, True, "R@1 averaged over perturbations and severities"),
-        "mmi_relative_drop": Metric(mmi_relative_drop, False, "mean relative RSUM drop under perturbation (MMI-style)"),
-        "corruption_r1_spread": Metric(corruption_r1_spread, False, "sd of per-perturbation R@1 (instability)"),
-        "worst_group_r1": Metric(worst_group_r1, True, "clean R@1 of the worst scene-colour group"),
+        "mean_corruption_r1": Metric(
+            mean_corruption_r1, True, "R@1 averaged over perturbations and severities", resolution=1 / 192
+        ),
+        "mmi_relative_drop": Metric(
+            mmi_relative_drop, False, "mean relative RSUM drop under perturbation (MMI-style)", resolution=0.01
+        ),
+        "corruption_r1_spread": Metric(
+            corruption_r1_spread, False, "sd of per-perturbation R@1 (instability)", resolution=1 / 192
+        ),
+        "worst_group_r1": Metric(worst_group_r1, True, "clean R@1 of the worst scene-colour group", resolution=1 / 32),
+        "dro_weight_max_ratio": Metric(
+            dro_weight_max_ratio,
+            True,
+            "largest group-DRO weight over training, relative to uniform 1/G (mechanism diagnostic)",
+            resolution=0.05,
+        ),
     }
 )
 
@@ -520,36 +666,116 @@ def train_seconds_per_step(tables: dict[str, pd.DataFrame], curve: pd.DataFrame)
     return float(curve["step_seconds"].median())
 
 
+def anchored_group_fraction(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Mechanism diagnostic (CARE's anchor): the share of prompt groups, over all RL steps, whose advantages came
+    from an anchored subgroup (a positive anchor and at least one hard negative). Engaged: clearly above 0; GRPO
+    and the untrained control anchor nothing: 0."""
+    return float(curve["anchored_groups"].sum() / curve["groups"].sum())
+
+
+def rescue_rate(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Mechanism diagnostic (CARE's all-negative rescue): rescued groups per all-negative group over training.
+    Engaged: near 1 (CARE rescues every all-negative group of ≥ 2 rollouts); GRPO rescues none: 0. A run that
+    never met an all-negative group had nothing to rescue: 0."""
+    all_negative = float(curve["all_negative_groups"].sum())
+    return 0.0 if all_negative == 0.0 else float(curve["rescued_groups"].sum()) / all_negative
+
+
+def rgr_repaired_group_fraction(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Mechanism diagnostic (RGR): the share of prompt groups, over all RL steps, in which a verified repair
+    replaced a failure. Engaged: clearly above 0; runs without RGR: 0."""
+    return float(curve["rgr_repairs"].sum() / curve["groups"].sum())
+
+
+# Resolutions: ci tests 100 items per benchmark (care_rlvr ``test_items_per_benchmark``; the item, not each of its
+# 3 sampled answers, is the unit): 100/100 = 1 point per benchmark, 100/600 of a point for the macro mean over six.
+# MathVista testmini has 1,000 items, MMMU-Pro standard 1,730 (full scale only). Training-curve metrics: ci trains
+# 64 steps × 16 prompt groups = 1,024 groups; bounded ratios get 1% of their range.
+CARE_TEST_ITEMS = 100
+CARE_TRAINING_GROUPS = 64 * 16
+
 METRICS.update(
     {
-        "macro_accuracy": Metric(macro_accuracy, True, "macro-averaged accuracy over the benchmarks, percent"),
+        "macro_accuracy": Metric(
+            macro_accuracy,
+            True,
+            "macro-averaged accuracy over the benchmarks, percent",
+            resolution=100 / (6 * CARE_TEST_ITEMS),
+        ),
         **{
-            f"accuracy_{b}": Metric(benchmark_accuracy(b), True, f"accuracy on the synthetic {b!r} benchmark, percent")
+            f"accuracy_{b}": Metric(
+                benchmark_accuracy(b),
+                True,
+                f"accuracy on the synthetic {b!r} benchmark, percent",
+                resolution=100 / CARE_TEST_ITEMS,
+            )
             for b in ("count", "filter", "compare", "arith", "twostep", "distractor")
         },
-        "mathvista_accuracy": Metric(benchmark_accuracy("mathvista"), True, "MathVista accuracy, percent"),
+        "mathvista_accuracy": Metric(
+            benchmark_accuracy("mathvista"), True, "MathVista accuracy, percent", resolution=100 / 1000
+        ),
         "mmmu_pro_standard_accuracy": Metric(
-            benchmark_accuracy("mmmu_pro_standard"), True, "MMMU-Pro (standard) accuracy, percent"
+            benchmark_accuracy("mmmu_pro_standard"),
+            True,
+            "MMMU-Pro (standard) accuracy, percent",
+            resolution=100 / 1730,
         ),
         "training_reward_auc": Metric(
-            training_reward_auc, True, "mean training reward over RL steps (area under the curve), percent"
+            training_reward_auc,
+            True,
+            "mean training reward over RL steps (area under the curve), percent",
+            resolution=100 / CARE_TRAINING_GROUPS,  # one prompt group's worth of the training draws
         ),
         "training_reward_path_efficiency": Metric(
             training_reward_path_efficiency,
             True,
             f"path efficiency of the training-reward curve ({PATH_BLOCKS} blocks)",
+            resolution=0.02,  # 1% of [−1, 1]
         ),
         "training_reward_trend": Metric(
-            training_reward_trend, True, "Spearman rank correlation of training reward with RL step (steady progress)"
+            training_reward_trend,
+            True,
+            "Spearman rank correlation of training reward with RL step (steady progress)",
+            resolution=0.02,  # 1% of [−1, 1]
         ),
-        "failure_signal_share": Metric(failure_signal_share, True, "share of advantage mass from failed rollouts"),
+        "failure_signal_share": Metric(
+            failure_signal_share, True, "share of advantage mass from failed rollouts", resolution=0.01
+        ),
         "zero_signal_group_fraction": Metric(
-            zero_signal_group_fraction, False, "share of prompt groups with no learning signal"
+            zero_signal_group_fraction,
+            False,
+            "share of prompt groups with no learning signal",
+            resolution=1 / CARE_TRAINING_GROUPS,
         ),
-        "rgr_repair_success_rate": Metric(rgr_repair_success_rate, True, "verified RGR repairs per attempt"),
+        "rgr_repair_success_rate": Metric(
+            rgr_repair_success_rate, True, "verified RGR repairs per attempt", resolution=0.01
+        ),
         "rgr_extra_decode_fraction": Metric(
-            rgr_extra_decode_fraction, False, "extra training decodes per policy rollout"
+            rgr_extra_decode_fraction,
+            False,
+            "extra training decodes per policy rollout",
+            resolution=0.01 / 8,  # at most one re-decode per group of G = 8: 1% of [0, 1/8]
         ),
-        "train_seconds_per_step": Metric(train_seconds_per_step, False, "median RL step wall time, seconds"),
+        "train_seconds_per_step": Metric(
+            train_seconds_per_step,
+            False,
+            "median RL step wall time, seconds",
+            resolution=0.005,  # about 1% of a ci step (0.2–0.5 s on two CPU cores)
+        ),
+        "anchored_group_fraction": Metric(
+            anchored_group_fraction,
+            True,
+            "share of prompt groups with an anchored CARE subgroup (mechanism diagnostic)",
+            resolution=1 / CARE_TRAINING_GROUPS,
+        ),
+        "rescue_rate": Metric(
+            rescue_rate, True, "rescued groups per all-negative group (mechanism diagnostic)", resolution=0.01
+        ),
+        "rgr_repaired_group_fraction": Metric(
+            rgr_repaired_group_fraction,
+            True,
+            "share of prompt groups with a failure replaced by a verified RGR repair (mechanism diagnostic)",
+            resolution=1 / CARE_TRAINING_GROUPS,
+        ),
     }
 )

@@ -8,6 +8,8 @@ An experiment family module (``repro/experiments/<name>.py``) provides:
 - ``SCALES``: ``{"ci": {...}, "reduced": {...}, "full": {...}}`` default overrides per scale;
 - ``PREDICTIONS`` and ``CURVE``: pandera ``DataFrameModel`` classes for what the run writes;
 - ``METRICS``: names in :data:`repro.metrics.METRICS` that apply to its predictions and curves;
+- ``MECHANISM_DIAGNOSTICS``: those of its ``METRICS`` that show whether a method's mechanism engaged (``()`` when
+  the family has none); a claim on the family names one in its ``mechanism`` block;
 - ``INPUT_COLUMN`` / ``PREDICTION_COLUMNS``: which predictions columns hold the item input key and the
   model's outputs (used by the input-dependence integrity check);
 - ``run(params, seed, rec)``: trains and evaluates, writing only predictions, curves and weight

@@ -115,9 +115,12 @@ class VerdictRow(Strict):
     n_seeds: Series[float] = pa.Field(nullable=True)
     p_verify: Series[float] = pa.Field(nullable=True)
     p_falsify: Series[float] = pa.Field(nullable=True)
-    p_verify_bh: Series[float] = pa.Field(nullable=True)
-    p_falsify_holm: Series[float] = pa.Field(nullable=True)
+    p_verify_adjusted: Series[float] = pa.Field(nullable=True)
+    p_falsify_adjusted: Series[float] = pa.Field(nullable=True)
+    mde: Series[float] = pa.Field(nullable=True)
     seeds_needed: Series[float] = pa.Field(nullable=True)
+    rule_changed: Series[bool]
+    fragile: Series[bool]
     seed_document: Series[str] = pa.Field(nullable=True)
     seed_relevance: Series[str] = pa.Field(nullable=True)
 
@@ -135,6 +138,9 @@ class BanditPolicy(Strict):
     reference_prob: Series[float] = pa.Field(gt=0.0, le=1.0)
     true_utility: Series[float]
     dispersion: Series[float] = pa.Field(gt=0.0, lt=1.0)
+    neg_log_dispersion: Series[float] = pa.Field(gt=0.0)
+    """c(x), the per-context multiplier of β in the loss the policy was trained with (MallowsPO-θ's dispersion
+    estimate, after normalisation; 1 for DPO)."""
 
     @pa.dataframe_check
     def probabilities_sum_to_one(cls, df: pd.DataFrame) -> bool:
@@ -224,6 +230,11 @@ class DroClipCurve(Curve):
     worst_group_loss: Series[float]
     max_group_weight: Series[float] = pa.Field(ge=0.0, le=1.0)
     """Largest group weight: q_g for group DRO, the group's share of the batch for ERM."""
+    q_max: Series[float] = pa.Field(gt=0.0, le=1.0)
+    """max_g q_g, the largest weight of group DRO's adversary (Sagawa et al.'s Algorithm 1). ERM never updates q,
+    so it stays at its uniform start 1/G."""
+    groups: Series[int] = pa.Field(ge=1)
+    """G, the number of groups q ranges over."""
     logit_scale: Series[float] = pa.Field(gt=0.0)
 
 
@@ -375,6 +386,10 @@ class CareCurve(Curve):
     all_positive_groups: Series[int] = pa.Field(ge=0)
     zero_signal_groups: Series[int] = pa.Field(ge=0)
     rescued_groups: Series[int] = pa.Field(ge=0)
+    """All-negative groups given CARE's rescue subgroup (pseudo-anchor and diverse negatives)."""
+    anchored_groups: Series[int] = pa.Field(ge=0)
+    """Groups with a positive whose advantages come from CARE's anchored subgroup (anchor and ≥ 1 hard negative);
+    never under GRPO or the untrained control."""
     advantage_mass: Series[float] = pa.Field(ge=0.0)
     advantage_mass_failed: Series[float] = pa.Field(ge=0.0)
     """Σ|A| on failed rollouts kept in the batch (hard negatives, rescue pseudo-anchors)."""
@@ -389,6 +404,10 @@ class CareCurve(Curve):
     step_seconds: Series[float] = pa.Field(ge=0.0)
     rgr_seconds: Series[float] = pa.Field(ge=0.0)
     """Wall time of the step spent building, decoding and scoring RGR repairs."""
+
+    @pa.dataframe_check
+    def subgroups_within_groups(cls, df: pd.DataFrame) -> pd.Series:
+        return df["anchored_groups"] + df["rescued_groups"] <= df["groups"]
 
 
 class VlmBenchmarkAnswers(Strict):

@@ -46,8 +46,11 @@ def test_metrics_are_computed_from_predictions(runs):
         "heldout_preference_accuracy",
         "ranking_accuracy",
         "max_utility",
+        "neg_log_dispersion_cv",
+        "kl_budget_bracketed",
     }
     assert 0 <= values["utility_at_kl_budget"] <= values["max_utility"] <= 1
+    assert values["neg_log_dispersion_cv"] == 0.0  # DPO: c(x) ≡ 1, MallowsPO's mechanism absent
     assert diagnostics["input_dependence"]["policy.distinct_output_profiles"] > 1
 
 

@@ -79,3 +79,4 @@ def test_distinct_output_profiles():
 def test_every_metric_is_registered_with_a_direction():
     for name, metric in metrics.METRICS.items():
         assert isinstance(metric.higher_is_better, bool) and metric.description, name
+        assert metric.resolution > 0, name

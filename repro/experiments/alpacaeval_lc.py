@@ -44,3 +44,4 @@ SCALES = {"ci": {}, "reduced": {}, "full": {}}
 PREDICTIONS = {"judgements": PredictionTable(AlpacaEvalJudgements, ("instruction",), ("preference",))}
 CURVE = PlantedCurve
 METRICS = ("lc_win_rate",)
+MECHANISM_DIAGNOSTICS = ()  # specified only: no run, so no curve to read a mechanism from

@@ -141,7 +141,11 @@ METRICS = (
     "rgr_repair_success_rate",
     "rgr_extra_decode_fraction",
     "train_seconds_per_step",
+    "anchored_group_fraction",
+    "rescue_rate",
+    "rgr_repaired_group_fraction",
 )
+MECHANISM_DIAGNOSTICS = ("anchored_group_fraction", "rescue_rate", "rgr_repaired_group_fraction")
 
 
 def requires(params: Params) -> dict:
@@ -279,8 +283,8 @@ def run(params: Params, seed: int, rec) -> None:
     reference = vr.build_policy(config, ws.hidden, ws.layers, ws.heads)
     reference.load_state_dict(state)
     reference.requires_grad_(False)
-    rec.snapshot_weights("init", policy)
     optimizer = Adam(policy.parameters(), lr=params.lr, weight_decay=params.weight_decay, decoupled_weight_decay=True)
+    rec.snapshot_weights("init", optimizer)
     G, P = params.group_size, params.prompts_per_step
 
     for step in rec.progress(range(params.steps), desc=f"care_rlvr {params.method}{'+rgr' if params.rgr else ''}"):
@@ -345,6 +349,7 @@ def run(params: Params, seed: int, rec) -> None:
             all_positive_groups=int((group_rewards.sum(1) == G).sum()),
             zero_signal_groups=int((~signalled).sum()),
             rescued_groups=book.pop("rescued", 0),
+            anchored_groups=book.pop("anchored", 0),
             advantage_mass=float(advantages.abs().sum()) + repaired_mass,
             advantage_mass_failed=float(advantages[failed].abs().sum()),
             advantage_mass_repaired=repaired_mass,
@@ -352,7 +357,7 @@ def run(params: Params, seed: int, rec) -> None:
             step_seconds=time.perf_counter() - started,
             **book,
         )
-    rec.snapshot_weights("final", policy)
+    rec.snapshot_weights("final", optimizer)
 
     rows = vr.evaluate_policy(
         policy,
@@ -443,6 +448,7 @@ def _care_step(params: Params, policy, main: _Part, responses, targets, rewards,
             plan, post_rewards[rows], params.k, params.neg_scale, params.s_refl, params.rescue_delta, params.equalize
         )
     book["rescued"] = sum(plan.rescued and len(plan.subgroup) > 1 for plan in plans)
+    book["anchored"] = sum(not plan.rescued and len(plan.subgroup) > 1 for plan in plans)
 
     replaced = [i for i, _ in repairs]
     repaired_adv = advantages[replaced].clone()

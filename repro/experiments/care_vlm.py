@@ -51,3 +51,4 @@ SCALES = {"ci": {}, "reduced": {}, "full": {}}
 PREDICTIONS = {"answers": PredictionTable(VlmBenchmarkAnswers, ("benchmark", "item"), ("correct",))}
 CURVE = CareWarmStartCurve
 METRICS = ("macro_accuracy", "mathvista_accuracy", "mmmu_pro_standard_accuracy")
+MECHANISM_DIAGNOSTICS = ()  # specified only: its curve (CareWarmStartCurve) carries no CARE bookkeeping

@@ -66,6 +66,7 @@ SCALES = {"ci": {}, "reduced": {}, "full": {}}  # sizes come from care_rlvr (req
 PREDICTIONS = {"answers": PredictionTable(CareAnswers, ("benchmark", "item"), ("prediction_token",))}
 CURVE = CareWarmStartCurve
 METRICS = ("macro_accuracy",)
+MECHANISM_DIAGNOSTICS = ()  # supervised warm start: no treatment mechanism
 
 
 def run(params: Params, seed: int, rec) -> None:
@@ -78,8 +79,8 @@ def run(params: Params, seed: int, rec) -> None:
     config = vr.TaskConfig(params.grid, params.cell, params.min_objects, params.max_objects, params.noise)
     data_rng, check_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 3])
     model = vr.build_policy(config, params.hidden, params.layers, params.heads)
-    rec.snapshot_weights("init", model)
     optimizer = Adam(model.parameters(), lr=params.sft_lr)
+    rec.snapshot_weights("init", optimizer)
     for step in rec.progress(range(params.sft_steps), desc="care warm start"):
         items = config.mixed_items(params.sft_batch, data_rng)
         demos = [
@@ -97,7 +98,7 @@ def run(params: Params, seed: int, rec) -> None:
         loss.backward()
         optimizer.step()
         rec.log_curve(step, loss=loss.item())
-    rec.snapshot_weights("final", model)
+    rec.snapshot_weights("final", optimizer)
     rec.save_checkpoint(model.state_dict())
 
     rows = vr.evaluate_policy(

@@ -136,7 +136,9 @@ METRICS = (
     "mmi_relative_drop",
     "corruption_r1_spread",
     "worst_group_r1",
+    "dro_weight_max_ratio",
 )
+MECHANISM_DIAGNOSTICS = ("dro_weight_max_ratio",)
 PROFILES = ("r1_by_perturbation",)
 
 
@@ -247,6 +249,8 @@ def run(params: Params, seed: int, rec) -> None:
                 mean_pair_loss=losses.mean().item(),
                 worst_group_loss=group_loss[counts > 0].max().item(),
                 max_group_weight=weights.max().item(),
+                q_max=q.max().item(),
+                groups=n_groups,
                 logit_scale=out["logit_scale"].item(),
             )
     rec.snapshot_weights("final", model)

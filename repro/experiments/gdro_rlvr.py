@@ -104,6 +104,10 @@ class Params(BaseModel):
     """Which Qwen3-Base the policy is (or stands in for, at ci/reduced scale) (Table 1)."""
     model_source: Literal["config", "hub"] = "config"
     """config: the tiny Qwen3 of TINY_QWEN3, randomly initialised; hub: the Qwen3-*-Base checkpoint (full)."""
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    """Dtype of forward passes (torch.autocast). The weights and AdamW's state stay float32 either way: at the
+    paper's lr 1e-6 an update is far below bf16's resolution, so bf16 weights would hardly train (verl, the
+    official trainer, likewise keeps fp32 master weights and computes in bf16)."""
     task: Literal["chain_sums", "dapo_math"] = "chain_sums"
     """chain_sums: synthetic heavy-tailed task (ci/reduced); dapo_math: DAPO-Math-17k-Processed, evaluated on
     MATH-500 + AIME 2024 (full)."""
@@ -243,6 +247,7 @@ SCALES = {
     "full": {
         # App. A.1: Qwen3-*-Base, zero-SFT, batch 256, 1000 steps, AdamW lr 1e-6, n = 4, 8 validation samples.
         "model_source": "hub",
+        "compute_dtype": "bfloat16",
         "task": "dapo_math",
         "sft_steps": 0,
         "rl_steps": 1000,
@@ -264,7 +269,10 @@ METRICS = (
     "mean_at_8",
     "worst_tier_pass_at_8",
     *(f"pass_at_8_tier{t}" for t in range(6)),
+    "advantage_weight_tv_from_uniform",
+    "rollout_budget_tv_from_uniform",
 )
+MECHANISM_DIAGNOSTICS = ("advantage_weight_tv_from_uniform", "rollout_budget_tv_from_uniform")
 
 
 def requires(params: Params) -> dict:
@@ -370,6 +378,26 @@ def dapo_math_data(params: Params, rng: np.random.Generator, tokenizer) -> TaskD
     )
 
 
+def load_pretrained_policy(name: str):
+    """A pretrained causal LM (hub id or local folder) with float32 weights, whatever dtype its checkpoint is
+    stored in (Qwen3-*-Base: bf16). Adam moves each weight by about lr per step, 1e-6 at full scale, while
+    bf16 resolves only 2⁻⁸ of a weight's magnitude (≈ 8e-5 at |w| = 0.02): on bf16 weights most updates round
+    away. Forward passes still run in bf16 where ``compute_dtype`` asks (:func:`forward_precision`)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32)
+
+
+def forward_precision(model, params: Params):
+    """A context in which ``model``'s forward passes run in ``params.compute_dtype`` (torch.autocast; disabled at
+    float32). Wrap forward passes and losses only: backward then follows the forward's dtypes by itself."""
+    import torch
+
+    device_type = next(model.parameters()).device.type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=params.compute_dtype == "bfloat16")
+
+
 def build_policy(params: Params):
     """(policy, tokenizer or None): a tiny Qwen3 from its config, or the Qwen3-*-Base checkpoint (full scale)."""
     import torch
@@ -380,8 +408,7 @@ def build_policy(params: Params):
     if params.model_source == "hub":
         name = HUB_QWEN3[params.model]
         tokenizer = AutoTokenizer.from_pretrained(name)
-        policy = AutoModelForCausalLM.from_pretrained(name, dtype=torch.bfloat16)
-        return policy.to("cuda" if torch.cuda.is_available() else "cpu"), tokenizer
+        return load_pretrained_policy(name).to("cuda" if torch.cuda.is_available() else "cpu"), tokenizer
     config = Qwen3Config(
         vocab_size=cs.VOCAB_SIZE,
         num_hidden_layers=2,
@@ -424,7 +451,8 @@ def warm_start(policy, data: TaskData, params: Params, rng: np.random.Generator,
     policy.train()
     for step in rec.progress(range(params.sft_steps), desc=f"warm start {params.model}"):
         ids, mask, labels = data.sft_batch(rng, params.sft_batch)
-        loss = policy(input_ids=ids, attention_mask=mask, labels=labels).loss
+        with forward_precision(policy, params):
+            loss = policy(input_ids=ids, attention_mask=mask, labels=labels).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -441,17 +469,18 @@ def evaluate(policy, data: TaskData, params: Params, seed: int) -> pd.DataFrame:
     generator = torch.Generator(device=data.eval.ids.device).manual_seed(seed + 1_000_003)
     k = params.eval_samples
     index = np.repeat(np.arange(len(data.eval)), k)
-    completions, completion_mask, _ = generate(
-        policy,
-        data.eval.ids[index],
-        data.eval.mask[index],
-        data,
-        params.generation_batch,
-        generator,
-        params.eval_temperature,
-        params.eval_top_k,
-        params.eval_top_p,
-    )
+    with forward_precision(policy, params):
+        completions, completion_mask, _ = generate(
+            policy,
+            data.eval.ids[index],
+            data.eval.mask[index],
+            data,
+            params.generation_batch,
+            generator,
+            params.eval_temperature,
+            params.eval_top_k,
+            params.eval_top_p,
+        )
     completions = completions.cpu()
     return pd.DataFrame(
         {
@@ -610,17 +639,18 @@ def train_rl(policy, reference, data: TaskData, params: Params, rng, generator, 
 
         policy.eval()
         ids, mask = data.pool.ids[chosen[owner]], data.pool.mask[chosen[owner]]
-        completion, completion_mask, sample_logp = generate(
-            policy,
-            ids,
-            mask,
-            data,
-            params.generation_batch,
-            generator,
-            params.train_temperature,
-            params.train_top_k,
-            params.train_top_p,
-        )
+        with forward_precision(policy, params):
+            completion, completion_mask, sample_logp = generate(
+                policy,
+                ids,
+                mask,
+                data,
+                params.generation_batch,
+                generator,
+                params.train_temperature,
+                params.train_top_k,
+                params.train_top_p,
+            )
         correct = data.pool.verify(chosen[owner], completion.cpu())
         rewards = np.where(correct, 1.0, -1.0)
         any_correct = np.bincount(owner, weights=correct.astype(float), minlength=len(chosen)) > 0
@@ -638,7 +668,7 @@ def train_rl(policy, reference, data: TaskData, params: Params, rng, generator, 
             weights, q_step = np.ones(len(chosen)), np.full(n_bins, math.nan)
         adv = (adv * torch.as_tensor(weights)[group]).float()
 
-        with torch.no_grad():
+        with torch.no_grad(), forward_precision(policy, params):
             # Unfiltered sampling records π_old's own log-probabilities (tests/test_grpo.py); filtered sampling
             # (top-p/top-k) does not, so π_old is then re-scored teacher-forced, as verl does.
             old_logp = (
@@ -658,9 +688,10 @@ def train_rl(policy, reference, data: TaskData, params: Params, rng, generator, 
             total = 0.0
             for s in range(0, len(rows), params.micro_batch):
                 r = torch.as_tensor(rows[s : s + params.micro_batch])
-                logp = token_logprobs(
-                    policy, ids[r], mask[r], completion[r], completion_mask[r], params.train_temperature
-                )
+                with forward_precision(policy, params):  # log-probabilities come back float32 (token_logprobs)
+                    logp = token_logprobs(
+                        policy, ids[r], mask[r], completion[r], completion_mask[r], params.train_temperature
+                    )
                 loss, responses = grpo_loss(
                     logp,
                     old_logp[r],

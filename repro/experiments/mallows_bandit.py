@@ -108,7 +108,10 @@ METRICS = (
     "heldout_preference_accuracy",
     "ranking_accuracy",
     "max_utility",
+    "neg_log_dispersion_cv",
+    "kl_budget_bracketed",
 )
+MECHANISM_DIAGNOSTICS = ("neg_log_dispersion_cv", "kl_budget_bracketed")
 
 
 def _neg_log_dispersion(params: Params, dispersion: np.ndarray, reference):
@@ -159,8 +162,8 @@ def run(params: Params, seed: int, rec) -> None:
 
     betas = torch.tensor(params.betas, dtype=torch.float64)[:, None]  # (B, 1)
     logits = torch.nn.Parameter(log_reference.expand(len(params.betas), -1, -1).clone())  # (B, C, K)
-    rec.snapshot_weights("init", [logits])
     optimizer = Adam([logits], lr=params.lr)
+    rec.snapshot_weights("init", optimizer)
     for step in rec.progress(range(params.steps), desc=f"{params.loss}/{params.dispersion}"):
         logp = torch.log_softmax(logits, dim=-1)
         chosen = logp[:, x, winner] - log_reference[x, winner]  # (B, N)
@@ -179,7 +182,7 @@ def run(params: Params, seed: int, rec) -> None:
                     train_pair_accuracy=(chosen > rejected).double().mean().item(),
                     kl_to_reference=max(kl.item(), 0.0),
                 )
-    rec.snapshot_weights("final", [logits])
+    rec.snapshot_weights("final", optimizer)
 
     with torch.no_grad():
         logp = torch.log_softmax(logits, dim=-1)
@@ -195,6 +198,7 @@ def run(params: Params, seed: int, rec) -> None:
                 "reference_prob": reference.expand(len(params.betas), -1, -1).numpy().ravel(),
                 "true_utility": np.tile(task.utility.ravel(), len(params.betas)),
                 "dispersion": np.tile(np.repeat(task.dispersion, params.actions), len(params.betas)),
+                "neg_log_dispersion": np.tile(np.repeat(c.numpy(), params.actions), len(params.betas)),
             }
         ),
     )
