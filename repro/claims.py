@@ -246,6 +246,20 @@ class OpenQuestion(Model):
     note: Text | None = None
 
 
+class MechanismCheck(Model):
+    """Evidence that the treatment's mechanism engaged at this scale (DESIGN.md §5, gate 5): a mechanism
+    diagnostic of the family (e.g. how far the adversary's weights moved from uniform), averaged over the
+    treatment arm's seeds, must clear ``threshold``. If it does not, the comparison says nothing about the
+    method and the verdict is ``inconclusive``."""
+
+    diagnostic: Text
+    """A name in the family's ``MECHANISM_DIAGNOSTICS`` (a trusted metric computed from the run's curve)."""
+    relation: Literal["at_least", "at_most"]
+    threshold: float
+    source: Text
+    """Why this threshold shows the mechanism engaged (what the value means), declared before running."""
+
+
 class ReproductionClaim(ClaimBase):
     kind: Literal["reproduction"]
     open_question: OpenQuestion | None = None
@@ -255,9 +269,8 @@ class ReproductionClaim(ClaimBase):
     treatment: ArmName
     baseline: ArmName | None = None
     negative_controls: list[ArmName] = Field(min_length=1)
-    sensitivity: Literal["treatment", "any_arm"] = "treatment"
-    """Who must clearly beat each negative control: the treatment (default), or any non-control arm, for claims
-    whose treatment may itself stay at the control's level (it is then falsified, not read as insensitive)."""
+    mechanism: MechanismCheck | None = None
+    """Required when the family declares mechanism diagnostics: what shows the treatment's mechanism engaged."""
     scales: ReproductionScales
 
     @model_validator(mode="after")
@@ -464,6 +477,19 @@ def _registry_issues(claim, file: str, node) -> list[ClaimIssue]:
         except registry.RegistryError as exc:
             issue(("experiment",), str(exc))
             return issues
+        diagnostics = family.MECHANISM_DIAGNOSTICS
+        if claim.mechanism is None and diagnostics:
+            issue(
+                ("mechanism",),
+                f"experiment {claim.experiment} declares mechanism diagnostics ({', '.join(diagnostics)}): "
+                "name the one that shows the treatment's mechanism engaged, with relation, threshold and source",
+            )
+        elif claim.mechanism is not None and claim.mechanism.diagnostic not in diagnostics:
+            known = ", ".join(diagnostics) if diagnostics else "none"
+            issue(
+                ("mechanism", "diagnostic"),
+                f"{claim.mechanism.diagnostic!r} is not a mechanism diagnostic of {claim.experiment} (has: {known})",
+            )
         if claim.metric not in family.METRICS:
             issue(
                 ("metric",),

@@ -42,7 +42,33 @@ def cmd_claims_check(args) -> int:
         f"ok: {len(claims)} claims ({detail}) across {len(papers)} papers"
         + (f"; {drafts} drafts kept out of the workflow" if drafts else "")
     )
+    for warning in power_warnings(claims, Path(args.results)):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def power_warnings(claims, results: Path) -> list[str]:
+    """Reproduction claims whose seeds, by the spread in their last verdict at a scale, cannot detect the margin
+    (minimum detectable effect at 80 % power above δ): more seeds, or a larger δ, before the decisive run."""
+    from repro.claims import SCALES
+    from repro.files import read_json
+    from repro.stats import seeds_needed
+
+    out = []
+    for c in claims:
+        if c.claim.kind != "reproduction":
+            continue
+        for scale in SCALES:
+            path = results / "verdicts" / scale / f"{c.id}.json"
+            power = read_json(path).get("power") if path.is_file() else None
+            if power and not power["detects_margin"]:
+                needed = seeds_needed(power["sd"], power["margin"])
+                more = f"; about {needed} seeds would" if needed else "; no seed count would at this spread"
+                out.append(
+                    f"{c.path}: scales.{scale}: {power['n']} seeds cannot detect δ = {power['margin']:g} "
+                    f"(minimum detectable effect {power['mde']:.4g} at 80 % power, last evidence in {path}){more}"
+                )
+    return out
 
 
 def cmd_claims_list(args) -> int:
@@ -78,9 +104,25 @@ def cmd_claims_show(args) -> int:
     return 0
 
 
+FLAGS = ("rule_changed", "fragile")
+"""Non-verdict conditions ``repro status --fail-on`` can gate on: a decision rule changed after its evidence was
+seen (repro.ledger), a verdict that differs under a second numeric environment (verdict.apply_numerics)."""
+
+
 def cmd_status(args) -> int:
     import pandas as pd
 
+    from repro.schemas import VERDICTS
+
+    failing = [v for v in args.fail_on.split(",") if v] if args.fail_on else []
+    unknown = [v for v in failing if v not in VERDICTS and v not in FLAGS]
+    if unknown:
+        print(
+            f"--fail-on: unknown name(s) {', '.join(unknown)}; use verdicts ({', '.join(VERDICTS)}) or flags "
+            f"({', '.join(FLAGS)})",
+            file=sys.stderr,
+        )
+        return 2
     path = Path(args.results) / f"verdicts-{args.scale}.tsv"
     if not path.is_file():
         print(f"no {path}: run `snakemake --cores all --config scale={args.scale}` first", file=sys.stderr)
@@ -90,12 +132,21 @@ def cmd_status(args) -> int:
     for row in table.itertuples(index=False):
         effect = "" if pd.isna(row.effect) else f"{row.effect:.4g}"
         interval = "" if pd.isna(row.ci_low) else f"[{row.ci_low:.4g}, {row.ci_high:.4g}]"
+        flags = " ".join(f"[{flag}]" for flag in FLAGS if getattr(row, flag))
         hypothesis = row.hypothesis[:70]
-        print(f"{row.claim_id:{width}}  {row.verdict:12}  {row.kind:12}  {effect:>10} {interval:24}  {hypothesis}")
+        print(
+            f"{row.claim_id:{width}}  {row.verdict:12}  {row.kind:12}  {effect:>10} {interval:24}  {hypothesis}"
+            + (f"  {flags}" if flags else "")
+        )
     counts = table["verdict"].value_counts().to_dict()
     print(f"\nscale {args.scale}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    failing = [v for v in args.fail_on.split(",") if v] if args.fail_on else []
+    for flag in FLAGS:
+        flagged = table[table[flag]]
+        if len(flagged):
+            print(f"{flag}: {', '.join(flagged['claim_id'])}")
     bad = table[table["verdict"].isin(failing)]
+    for flag in set(failing) & set(FLAGS):
+        bad = pd.concat([bad, table[table[flag]]]).drop_duplicates("claim_id")
     if len(bad):
         print(f"{len(bad)} claim(s) ended {'/'.join(failing)}: {', '.join(bad['claim_id'])}", file=sys.stderr)
         return 1
@@ -217,20 +268,132 @@ def cmd_check_property(args) -> int:
 
 
 def cmd_decide(args) -> int:
-    from repro.files import write_json, write_text
+    """The claim's decision from its own evidence (gates 1–7); the verdict is written by ``finalize``."""
+    from repro.files import write_json
     from repro.plan import plan_claim
-    from repro.report import render_card, render_plot
     from repro.verdict import decide
 
     loaded = _load_one(Path(args.claim))
     plan = plan_claim(loaded, args.scale)
-    verdict = decide(plan, Path("."), Path(args.papers))
-    verdict["provenance"] = _provenance(loaded.path.resolve().parents[2], plan)
-    card = render_card(verdict)
+    decision = decide(plan, Path("."), Path(args.papers))
+    decision["provenance"] = _provenance(loaded.path.resolve().parents[2], plan)
+    write_json(Path(args.out), decision)
+    print(
+        f"{decision['claim_id']} [{args.scale}]: decided {decision['verdict']}: {decision['reason']}", file=sys.stderr
+    )
+    return 0
+
+
+def rule_record(loaded, scale: str) -> dict:
+    """The claim's rule at ``scale`` and where it stands in the preregistration ledger beside its claims folder."""
+    from repro.ledger import ledger_path, read_ledger, rule_diff, rule_of, rule_status
+
+    rule = rule_of(loaded.claim, scale)
+    status = rule_status(read_ledger(ledger_path(loaded.path.parents[1])), loaded.id, scale, rule)
+    record = {**status.as_dict(), "rule": rule}
+    if status.previous is not None:
+        record["diff"] = [list(row) for row in rule_diff(status.previous["rule"], rule)]
+    return record
+
+
+def cmd_finalize(args) -> int:
+    """Multiplicity across the paper's claims, preregistration status, numerics: the verdict, its card and plot."""
+    from repro.files import read_json, write_json, write_text
+    from repro.report import render_card, render_plot
+    from repro.verdict import finalize
+
+    loaded = _load_one(Path(args.claim))
+    decision = read_json(Path(args.decision))
+    family = [read_json(Path(p)) for p in args.family]
+    reference = None
+    if args.reference:
+        path = Path(args.reference)
+        reference = read_json(path) if path.is_file() else None
+    verdict = finalize(decision, family, rule_record(loaded, args.scale), reference, args.reference_label)
     render_plot(verdict, Path(args.out_plot))
-    write_text(Path(args.out_card), card)
+    write_text(Path(args.out_card), render_card(verdict))
     write_json(Path(args.out_json), verdict)
     print(f"{verdict['claim_id']} [{args.scale}]: {verdict['verdict']} — {verdict['reason']}", file=sys.stderr)
+    return 0
+
+
+def cmd_numerics(args) -> int:
+    """Run a scale's workflow again under a second numeric environment, for the fragility check."""
+    import os
+    import subprocess
+
+    workdir = Path(args.out) / args.capability
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(Path("Snakefile").resolve()),
+        "-d",
+        str(workdir),
+        "--cores",
+        args.cores,
+        f"results/verdicts-{args.scale}.tsv",
+        "--config",
+        f"scale={args.scale}",
+        f"claims={_claims_dir(args).resolve()}",
+        f"papers={Path(args.papers).resolve()}",
+    ]
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": args.capability}
+    print(f"ATEN_CPU_CAPABILITY={args.capability} {' '.join(cmd)}", file=sys.stderr)
+    code = subprocess.run(cmd, env=env, check=False).returncode
+    if code == 0:
+        print(
+            f"now decide with it: snakemake --cores all --config scale={args.scale} numerics_reference={workdir}",
+            file=sys.stderr,
+        )
+    return code
+
+
+def cmd_preregister(args) -> int:
+    """Register claims' rules in the ledger; with --claim and --reason, re-register a rule changed after evidence."""
+    from repro.claims import SCALES, ClaimError, load_claims
+    from repro.ledger import ledger_path, read_ledger, register_missing, reregister, rule_of, rule_status
+
+    claims_dir = _claims_dir(args)
+    try:
+        loaded = load_claims(claims_dir)
+    except ClaimError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    path = ledger_path(claims_dir)
+    scales = tuple(args.scale) if args.scale else SCALES
+    if args.claim:
+        by_id = {c.id: c for c in loaded}
+        unknown = sorted(set(args.claim) - set(by_id))
+        if unknown:
+            print(f"unknown claim(s): {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        if not args.reason:
+            print("re-registering a rule after its evidence was seen needs --reason", file=sys.stderr)
+            return 2
+        events = read_ledger(path)
+        for claim_id in args.claim:
+            claim = by_id[claim_id].claim
+            changed = [
+                scale
+                for scale in scales
+                if rule_status(events, claim_id, scale, rule_of(claim, scale)).changed_after_evidence
+            ]
+            if not changed:
+                print(f"{claim_id}: no rule changed after its evidence; nothing to re-register", file=sys.stderr)
+                return 1
+            for scale in changed:
+                event = reregister(path, claim, scale, args.reason)
+                print(
+                    f"{claim_id} [{scale}]: re-registered {event['previous']['fingerprint']} -> {event['fingerprint']}"
+                )
+        return 0
+    new = register_missing(path, [c.claim for c in loaded], scales, by="repro preregister")
+    for event in new:
+        print(f"{event['claim']} [{event['scale']}]: registered {event['fingerprint']}")
+    print(f"{len(new)} rule(s) registered in {path}", file=sys.stderr)
     return 0
 
 
@@ -311,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     claims_sub = claims.add_subparsers(dest="claims_command", required=True)
     p = claims_sub.add_parser("check", help="validate every claim file (exit 1 on any problem)")
     common(p)
+    p.add_argument("--results", default="results", help="results folder read for power warnings (default: results)")
     p.set_defaults(func=cmd_claims_check)
     p = claims_sub.add_parser("list", help="list claims, their kinds and which scales run")
     common(p)
@@ -380,14 +544,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", required=True)
     p.set_defaults(func=cmd_check_property)
 
-    p = sub.add_parser("decide", help="[rule] decide one claim's verdict at a scale")
+    p = sub.add_parser("decide", help="[rule] decide one claim at a scale from its own evidence")
     p.add_argument("--claim", required=True)
     p.add_argument("--scale", required=True, choices=["ci", "reduced", "full"])
+    p.add_argument("--out", required=True, help="decision JSON")
+    p.add_argument("--papers", default="papers", help="paper text cache read by textual claims (default: papers)")
+    p.set_defaults(func=cmd_decide)
+
+    p = sub.add_parser("finalize", help="[rule] the verdict: multiplicity, preregistration, numerics; card and plot")
+    p.add_argument("--claim", required=True)
+    p.add_argument("--scale", required=True, choices=["ci", "reduced", "full"])
+    p.add_argument("--decision", required=True)
+    p.add_argument("--family", nargs="+", required=True, help="decisions of the paper's claims tested with it")
+    p.add_argument("--reference", default="", help="this claim's decision under a second numeric environment")
+    p.add_argument("--reference-label", default=None, help="name of the second numeric environment")
     p.add_argument("--out-json", required=True)
     p.add_argument("--out-card", required=True)
     p.add_argument("--out-plot", required=True)
-    p.add_argument("--papers", default="papers", help="paper text cache read by textual claims (default: papers)")
-    p.set_defaults(func=cmd_decide)
+    p.set_defaults(func=cmd_finalize)
+
+    p = sub.add_parser(
+        "numerics", help="run a scale's workflow again under a second numeric environment (fragility check)"
+    )
+    common(p)
+    p.add_argument("--scale", default="ci", choices=["ci", "reduced", "full"])
+    p.add_argument(
+        "--capability", default="default", help="ATEN_CPU_CAPABILITY for every job (default: default, no SIMD)"
+    )
+    p.add_argument("--out", default="results-numerics", help="parent of the second workflow directory")
+    p.add_argument("--papers", default="papers")
+    p.add_argument("--cores", default="all")
+    p.set_defaults(func=cmd_numerics)
+
+    p = sub.add_parser(
+        "preregister", help="register claims' decision rules in the ledger (claims/ledger.jsonl) before their runs"
+    )
+    common(p)
+    p.add_argument("--scale", action="append", choices=["ci", "reduced", "full"], help="default: every scale")
+    p.add_argument("--claim", action="append", help="re-register this claim's changed rule (needs --reason)")
+    p.add_argument("--reason", default=None, help="why the rule changed after its evidence was seen")
+    p.set_defaults(func=cmd_preregister)
 
     p = sub.add_parser("summarize", help="[rule] verdict table (TSV) and HTML report")
     p.add_argument("--scale", required=True, choices=["ci", "reduced", "full"])

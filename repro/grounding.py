@@ -316,7 +316,15 @@ def ground_claim(quote: str, arxiv_versioned: str, papers_dir) -> dict:
         if best is None or match.score > best[1].score:
             best = (entry, match, text)
     entry, match, text = best
+    # A number of the quote that the complete full text never contains is not a near miss: the paper does not
+    # say it (the verdict falsifies on it). Numbers are compared as the tokenizer normalises them.
+    complete = [t for t in record.texts if t.kind == "fulltext" and t.complete]
+    absent: list[str] = []
+    if complete and match.missing_numbers:
+        stems = {tok.stem for t in complete for tok in tokenize((folder / t.file).read_text(encoding="utf-8"))}
+        absent = [n for n in match.missing_numbers if n not in stems]
     return evidence | {
+        "numbers_absent_from_fulltext": absent,
         "cached": True,
         "searched": searched,
         "fulltext_complete": any(t.kind == "fulltext" and t.complete for t in record.texts),

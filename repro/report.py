@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 
 from repro.schemas import VERDICTS, VerdictRow, validate
-from repro.stats import benjamini_hochberg, holm
 from repro.verdict import summary_row
 
 SCOPE = {
@@ -69,6 +68,12 @@ def render_card(v: dict) -> str:
         "",
         f"> **Scope.** {scope}",
         "",
+    ]
+    if (v.get("rule") or {}).get("state") == "changed_after_evidence":
+        lines += ["> **Warning: the decision rule was changed after its evidence existed** (see *Decision rule*).", ""]
+    if (v.get("numerics") or {}).get("fragile"):
+        lines += ["> **Fragile:** the verdict differs under a second numeric environment (see *Numerics*).", ""]
+    lines += [
         "## Claim",
         f"- **Statement:** {v['statement']}",
         f"- **Quote:** “{v['quote']}”",
@@ -148,27 +153,7 @@ def render_card(v: dict) -> str:
                 interval = f" [{_fmt(m['lo'], 3)}, {_fmt(m['hi'], 3)}]" if m and m["lo"] is not None else ""
                 cells.append(f"{_fmt(m['mean'], 3)}{interval}" if m else "–")
             lines.append(f"| {metric}{' (claim)' if metric == v['metric'] else ''} | " + " | ".join(cells) + " |")
-    if v.get("negative_controls"):
-        lines += [
-            "",
-            "## Negative controls (sensitivity gate)",
-            "| control | gap (treatment better by) | lower bound | δ | passed |",
-            "|---|---|---|---|---|",
-        ]
-        margin = v["expectation"]["margin"]
-        for g in v["negative_controls"]:
-            lines.append(
-                f"| {g['control']} | {_fmt(g['mean'])} | {_fmt(g['lo'])} | {_fmt(margin)} "
-                f"| {'yes' if g['passed'] else 'NO'} |"
-            )
-        for g in v["negative_controls"]:
-            if g.get("passed_by"):
-                ref = g["reference"]
-                lines.append(
-                    f"- `{g['control']}`: the treatment does not clear it; the claim's `sensitivity: any_arm` lets arm "
-                    f"`{g['passed_by']}` show the evaluation's sensitivity (gap {_fmt(ref['mean'])}, lower bound "
-                    f"{_fmt(ref['lo'])} > δ)"
-                )
+    lines += _control_lines(v) + _mechanism_lines(v) + _power_lines(v) + _multiplicity_lines(v)
     if v.get("property"):
         p = v["property"]
         lines += [
@@ -223,6 +208,12 @@ def render_card(v: dict) -> str:
         lines += ["", "## Integrity", "| check | passed | detail |", "|---|---|---|"]
         for c in v["integrity"]:
             lines.append(f"| {c['name']} | {'yes' if c['passed'] else 'NO'} | {c['detail']} |")
+        for run in v.get("collapsed") or []:
+            lines.append(
+                f"- **Collapsed (a real outcome, not a stub):** `{run['dir']}` trained (weights and curve moved) but "
+                f"its `{run['table']}` outputs are the same for every input"
+            )
+    lines += _numerics_lines(v) + _rule_lines(v)
     if v.get("gates"):
         lines += ["", "## Decision trace", "| gate | passed | detail |", "|---|---|---|"]
         for g in v["gates"]:
@@ -240,6 +231,106 @@ def render_card(v: dict) -> str:
         if prov.get("runs"):
             lines.append(f"- Runs: {prov['runs']}")
     return "\n".join(lines) + "\n"
+
+
+def _control_lines(v: dict) -> list[str]:
+    if not v.get("negative_controls"):
+        return []
+    lines = [
+        "",
+        "## Negative controls (gates: sensitivity, inert treatment)",
+        f"An arm clears a control when the lower bound of its gap exceeds the metric's resolution "
+        f"{_fmt(v['resolution'])} (the smallest difference `{v['metric']}` can honestly resolve).",
+        "",
+        "| control | treatment's gap | lower bound | treatment clears it | arms that clear it |",
+        "|---|---|---|---|---|",
+    ]
+    for g in v["negative_controls"]:
+        lines.append(
+            f"| {g['control']} | {_fmt(g['mean'])} | {_fmt(g['lo'])} | {'yes' if g['passed'] else 'NO'} "
+            f"| {', '.join(g['cleared_by']) or 'none'} |"
+        )
+    return lines
+
+
+def _mechanism_lines(v: dict) -> list[str]:
+    m = v.get("mechanism")
+    if not m:
+        return []
+    word = "≥" if m["relation"] == "at_least" else "≤"
+    per_arm = ", ".join(f"{arm} {_fmt(x, 3)}" for arm, x in m["per_arm"].items())
+    return [
+        "",
+        "## Mechanism (did the treatment's mechanism engage?)",
+        f"- **{m['diagnostic']}** on the treatment: {_fmt(m['mean'])} (per seed: "
+        f"{', '.join(_fmt(x, 3) for x in m['values'])}); engaged needs {word} {_fmt(m['threshold'])}: "
+        f"**{'yes' if m['engaged'] else 'NO'}**",
+        f"- Why this threshold: {m['source']}",
+        f"- Per arm (mean): {per_arm}",
+    ]
+
+
+def _power_lines(v: dict) -> list[str]:
+    p = v.get("power")
+    if not p:
+        return []
+    verdict = "can" if p["detects_margin"] else "cannot"
+    return [
+        "",
+        "## Power",
+        f"- Minimum detectable effect at 80 % power with {p['n']} seeds (sd of the per-seed effect "
+        f"{_fmt(p['sd'])}): **{_fmt(p['mde'])}**; these seeds {verdict} detect the margin δ = {_fmt(p['margin'])}",
+    ]
+
+
+def _multiplicity_lines(v: dict) -> list[str]:
+    m = v.get("multiplicity")
+    if not m or m["p_verify"] is None:
+        return []
+    return [
+        "",
+        "## Multiplicity",
+        f"- {m['method']}, over the paper's {m['m']} reproduction claims at this scale: "
+        f"p (verify) {_fmt(m['p_verify'], 3)} → adjusted {_fmt(m['p_verify_adjusted'], 3)}; "
+        f"p (falsify) {_fmt(m['p_falsify'], 3)} → adjusted {_fmt(m['p_falsify_adjusted'], 3)}",
+    ]
+
+
+def _numerics_lines(v: dict) -> list[str]:
+    n = v.get("numerics")
+    if not n:
+        return []
+    if n["reference_verdict"] is None:
+        return ["", f"- **Numerics:** no decision under `{n['reference']}` for this claim"]
+    word = "**FRAGILE**" if n["fragile"] else "stable"
+    return [
+        "",
+        "## Numerics",
+        f"- {word}: decided `{v['decided']}` here and `{n['reference_verdict']}` under `{n['reference']}`",
+    ]
+
+
+def _rule_lines(v: dict) -> list[str]:
+    r = v.get("rule")
+    if not r:
+        return []
+    state = {
+        "registered": f"registered in the ledger on {r['registered_at']}",
+        "unregistered": "not in the ledger (run `repro preregister`)",
+        "reregistered": f"re-registered on {r['registered_at']} after evidence under an earlier rule: {r['reason']}",
+        "changed_after_evidence": "**CHANGED AFTER EVIDENCE**: this rule differs from the registered rule that "
+        "evidence was already produced under; re-register it explicitly with a reason or restore it",
+    }[r["state"]]
+    lines = ["", "## Decision rule (preregistration)", f"- Fingerprint `{r['fingerprint']}`: {state}"]
+    if r.get("diff"):
+        lines += [
+            "",
+            f"| field | registered (`{r['previous']['fingerprint']}`) | now (`{r['fingerprint']}`) |",
+            "|---|---|---|",
+        ]
+        for key, old, new in r["diff"]:
+            lines.append(f"| {key} | {_fmt(old)} | {_fmt(new)} |")
+    return lines
 
 
 def render_plot(v: dict, path: Path) -> None:
@@ -384,16 +475,10 @@ def _figure_with_profiles(plt, v: dict):
 
 
 def summary_table(verdicts: list[dict]) -> pd.DataFrame:
-    """One row per claim, with Holm (falsifications) and BH (verifications) adjusted p-values within each paper."""
+    """One row per claim; Holm's adjustment within each paper is already applied to each verdict (verdict.finalize)
+    and its adjusted p-values are columns."""
     rows = [summary_row(v) for v in sorted(verdicts, key=lambda v: v["claim_id"])]
     df = pd.DataFrame(rows)
-    df["p_verify_bh"] = None
-    df["p_falsify_holm"] = None
-    for _, group in df.groupby("paper"):
-        tested = group[group["p_verify"].notna()]
-        if len(tested):
-            df.loc[tested.index, "p_verify_bh"] = benjamini_hochberg(tested["p_verify"].tolist())
-            df.loc[tested.index, "p_falsify_holm"] = holm(tested["p_falsify"].tolist())
     for col in (
         "effect",
         "ci_low",
@@ -403,8 +488,9 @@ def summary_table(verdicts: list[dict]) -> pd.DataFrame:
         "n_seeds",
         "p_verify",
         "p_falsify",
-        "p_verify_bh",
-        "p_falsify_holm",
+        "p_verify_adjusted",
+        "p_falsify_adjusted",
+        "mde",
         "seeds_needed",
     ):
         df[col] = pd.to_numeric(df[col], errors="raise").astype(float)

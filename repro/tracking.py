@@ -134,6 +134,9 @@ def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
                 "prob_improvement": (v.get("prob_improvement") or {}).get("estimate"),
                 "theta": (v.get("expectation") or {}).get("value"),
                 "margin": (v.get("expectation") or {}).get("margin"),
+                "p_verify_adjusted": (v.get("multiplicity") or {}).get("p_verify_adjusted"),
+                "p_falsify_adjusted": (v.get("multiplicity") or {}).get("p_falsify_adjusted"),
+                "mde": (v.get("power") or {}).get("mde"),
             }
             if v.get("derivation"):
                 row_metrics.update(
@@ -155,6 +158,12 @@ def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
                 ("repro_seed_document", v.get("seed_document") or ""),
                 ("repro_seed_relevance", v.get("seed_relevance") or ""),
                 ("repro_open_question", "true" if v.get("open_question") else "false"),
+                ("repro_gate", v["gate"]),
+                (
+                    "repro_rule_changed_after_evidence",
+                    "true" if (v.get("rule") or {}).get("state") == "changed_after_evidence" else "false",
+                ),
+                ("repro_fragile", "true" if (v.get("numerics") or {}).get("fragile") else "false"),
                 ("mlflow.note.content", card.read_text(encoding="utf-8")),
             ]
             metrics = [Metric(k, float(x), 0, 0) for k, x in row_metrics.items() if x is not None]

@@ -1,14 +1,22 @@
 """From evidence to a verdict, through the gates of DESIGN.md §5 (the first failing gate decides):
 
-1. ``error``     a job failed, an artifact is missing, a table fails its schema (never a falsification);
-2. ``invalid``   integrity: the results were not produced by a real run (repro.integrity);
-3. ``invalid``   insensitive: a negative control is not clearly worse than the treatment;
-4. ``inconclusive`` too little evidence (with the seeds that would decide it);
-5. the decision rule of the claim's expectation (repro.stats).
+1. ``error``        a job failed, an artifact is missing, a table fails its schema (never a falsification);
+2. ``invalid``      integrity: the results were not produced by a real run (repro.integrity);
+3. ``invalid``      insensitive: no arm clearly beats a negative control (by more than the metric's resolution);
+4. ``inconclusive`` inert treatment: another arm clears the control, the treatment does not (broken or inert at
+                    this scale: no evidence about the paper);
+5. ``inconclusive`` mechanism: the family's diagnostic shows the treatment's mechanism never engaged;
+6. ``inconclusive`` power: the interval straddles the boundary, or a prediction interval is too wide to tell θ
+                    from θ ± δ (with the seeds that would decide it);
+7. the decision rule of the claim's expectation (repro.stats), then, across a paper's reproduction claims at one
+   scale, Holm's adjustment (:func:`finalize`): a verdict that does not hold at family-wise α is inconclusive;
+   and, when a second numeric environment was run, a verdict that differs there is fragile (inconclusive).
 
-Claims marked ``not_run`` at a scale, or needing what is missing (a GPU), get ``not_run`` with the
-reason; descriptive claims no experiment can test get ``not_testable``. Every verdict carries its
-full decision trace. Nothing here trains or scores: it reads files written by earlier rules.
+:func:`decide` reads one claim's evidence and writes its decision; :func:`finalize` adds what needs the other
+claims (multiplicity), the preregistration ledger (repro.ledger) and the second numeric environment.
+Claims marked ``not_run`` at a scale, or needing what is missing (a GPU), get ``not_run`` with the reason;
+descriptive claims no experiment can test get ``not_testable``. Every verdict carries its full decision trace.
+Nothing here trains or scores: it reads files written by earlier rules.
 """
 
 from __future__ import annotations
@@ -208,110 +216,116 @@ def _seeds_needed(relation: str, d: stats.Summary | None, margin: float, theta: 
     return min(needs) if needs else None
 
 
-def sensitivity_gaps(
+def control_gaps(
     values: dict[str, np.ndarray],
     treatment: str,
     controls: list[str],
-    effect: str,
-    margin: float,
+    resolution: float,
     higher_is_better: bool,
     alpha: float,
-    any_arm: bool = False,
 ) -> list[dict]:
-    """The negative-control gate, one entry per control: the treatment's gap over it (anchors.md §3.4).
+    """The negative-control gates, one entry per control (anchors.md §3.4; DESIGN.md §5, gates 3 and 4).
 
-    values: per arm, (n,) metric values in seed order. With ``any_arm`` (a claim's ``sensitivity: any_arm``), a
-    control the treatment does not clear still passes when another non-control arm clears it: the evaluation
-    can then tell trained from control policies, so a treatment that stays at the control's level is judged by
-    the decision rule (e.g. falsified) instead of being read as an insensitive evaluation. The entry then names
-    that arm (``passed_by``) and its gap (``reference``).
+    values: per arm, (n,) metric values in seed order (seeds pair across arms). For each control the gap of every
+    non-control arm over it, Δ = arm − control (sign-flipped when lower is better), must have its lower bound above
+    the metric's ``resolution`` (the smallest difference its evaluation can honestly resolve) to *clear* it. The
+    resolution belongs to the metric, not to the claim, so an absurd claimed effect does not make a sensitive
+    evaluation look insensitive. Entry: the treatment's gap (``passed``: the treatment clears the control) and
+    ``cleared_by``: every arm that clears it.
     """
     gaps = []
     for control in controls:
-        gap = stats.control_gap(values[treatment], values[control], effect, margin, higher_is_better, alpha, control)
-        entry = {"control": control, "passed": gap.passed, **gap.summary.as_dict()}
-        if any_arm and not gap.passed:
-            for arm in sorted(set(values) - {treatment, *controls}):
-                ref = stats.control_gap(values[arm], values[control], effect, margin, higher_is_better, alpha, control)
-                if ref.passed:
-                    entry.update(passed=True, passed_by=arm, reference=ref.summary.as_dict())
-                    break
+        entry: dict[str, Any] = {"control": control, "resolution": resolution, "cleared_by": [], "others": {}}
+        for arm in [treatment, *sorted(set(values) - {treatment, *controls})]:
+            gap = stats.control_gap(
+                values[arm], values[control], "difference", resolution, higher_is_better, alpha, control
+            )
+            if gap.passed:
+                entry["cleared_by"].append(arm)
+            if arm == treatment:
+                entry.update(passed=gap.passed, **gap.summary.as_dict())
+            else:
+                entry["others"][arm] = {"passed": gap.passed, "mean": gap.summary.mean, "lo": gap.summary.lo}
         gaps.append(entry)
     return gaps
 
 
-def decide_reproduction(plan: ClaimPlan, root: Path) -> dict:
-    claim: ReproductionClaim = plan.loaded.claim
-    out = _base(plan)
-    spec = scale_spec(claim, plan.scale)
-    exp = spec.expectation
-    metric = METRICS[claim.metric]
-    out.update(
-        metric=claim.metric,
-        higher_is_better=metric.higher_is_better,
-        expectation=exp.model_dump(),
-        experiment=claim.experiment,
-        n_seeds_declared=spec.seeds,
-    )
+def mechanism_check(evidence: dict[str, list[integrity.RunEvidence]], claim: ReproductionClaim) -> dict | None:
+    """Did the treatment's mechanism engage? The claim's diagnostic, averaged over the treatment's seeds, against
+    its preregistered threshold (gate 5). None when the claim declares no mechanism check."""
+    mech = claim.mechanism
+    if mech is None:
+        return None
+    runs = sorted(evidence[claim.treatment], key=lambda r: r.spec.seed)
+    values = [r.metrics[mech.diagnostic] for r in runs]
+    mean = float(np.mean(values))
+    engaged = mean >= mech.threshold if mech.relation == "at_least" else mean <= mech.threshold
+    per_arm = {arm: float(np.mean([r.metrics[mech.diagnostic] for r in rs])) for arm, rs in evidence.items()}
+    return {**mech.model_dump(), "values": values, "mean": mean, "engaged": engaged, "per_arm": per_arm}
 
-    evidence = load_run_evidence(plan, root)
-    errors = _run_errors(evidence, claim.metric)
-    out["gates"].append({"gate": "error", "passed": not errors, "detail": errors[:20]})
-    if errors:
-        return _finish(out, "error", f"{len(errors)} run(s) failed or are missing: {errors[0]}", "error")
 
-    all_runs = [r for runs in evidence.values() for r in runs]
-    family_module = registry.EXPERIMENTS[claim.experiment]
-    precision = exp.precision
-    claimed = [(value, precision) for value in iter_numbers(claim)]
-    checks = integrity.check_runs(all_runs, family_module, claimed, frozenset(claim.negative_controls))
-    out["integrity"] = [c.as_dict() for c in checks]
-    failed = [c for c in checks if not c.passed]
-    out["gates"].append({"gate": "integrity", "passed": not failed, "detail": [c.name for c in failed]})
-    arms = _arm_table(evidence, claim, claim.metric)
-    out["arms"] = arms
-    out["arm_metrics"] = arm_metric_intervals(evidence, exp.alpha)
-    out["profiles"] = arm_profiles(evidence, exp.alpha)
-    if failed:
-        return _finish(out, "invalid", f"integrity check {failed[0].name} failed: {failed[0].detail}", "integrity")
-
-    treatment = np.asarray(arms[claim.treatment]["values"])
-    gap_effect = "relative" if exp.effect == "relative" else "difference"
-    gaps = sensitivity_gaps(
-        {arm: np.asarray(a["values"]) for arm, a in arms.items()},
-        claim.treatment,
-        claim.negative_controls,
-        gap_effect,
-        exp.margin,
-        metric.higher_is_better,
-        exp.alpha,
-        any_arm=claim.sensitivity == "any_arm",
-    )
-    out["negative_controls"] = gaps
-    insensitive = [g for g in gaps if not g["passed"]]
-    out["gates"].append(
-        {"gate": "sensitivity", "passed": not insensitive, "detail": [g["control"] for g in insensitive]}
-    )
-    if insensitive:
-        g = insensitive[0]
+def _sensitivity_gates(out: dict, gaps: list[dict], treatment: str) -> dict | None:
+    """Gates 3 (insensitive → invalid) and 4 (inert treatment → inconclusive); the finished verdict, or None."""
+    uncleared = [g for g in gaps if not g["cleared_by"]]
+    out["gates"].append({"gate": "sensitivity", "passed": not uncleared, "detail": [g["control"] for g in uncleared]})
+    if uncleared:
+        g = uncleared[0]
         return _finish(
             out,
             "invalid",
             (
-                f"insensitive evaluation: the negative control {g['control']!r} is not clearly worse than the "
-                "treatment "
-                f"(gap {g['mean']:.4g}, lower bound {g['lo']:.4g} ≤ δ = {exp.margin:g})"
+                f"insensitive evaluation: no arm is clearly better than the negative control {g['control']!r} "
+                f"(treatment's gap {g['mean']:.4g}, lower bound {g['lo']:.4g} ≤ the metric's resolution "
+                f"{g['resolution']:g})"
             ),
             "sensitivity",
         )
+    inert = [g for g in gaps if not g["passed"]]
+    out["gates"].append({"gate": "inert_treatment", "passed": not inert, "detail": [g["control"] for g in inert]})
+    if inert:
+        g = inert[0]
+        return _finish(
+            out,
+            "inconclusive",
+            (
+                f"treatment did not clear the negative control {g['control']!r}: inert or broken at this scale "
+                f"(gap {g['mean']:.4g}, lower bound {g['lo']:.4g} ≤ resolution {g['resolution']:g}; "
+                f"{', '.join(g['cleared_by'])} clear(s) it, so the evaluation can tell)"
+            ),
+            "inert_treatment",
+        )
+    return None
 
+
+def _mechanism_gate(out: dict, mech: dict | None, treatment: str) -> dict | None:
+    if mech is None:
+        return None
+    out["mechanism"] = mech
+    word = "≥" if mech["relation"] == "at_least" else "≤"
+    detail = f"{mech['diagnostic']} = {mech['mean']:.4g} (needs {word} {mech['threshold']:g})"
+    out["gates"].append({"gate": "mechanism", "passed": mech["engaged"], "detail": detail})
+    if mech["engaged"]:
+        return None
+    return _finish(
+        out,
+        "inconclusive",
+        f"mechanism did not engage at this scale: the treatment {treatment!r} has {detail}",
+        "mechanism",
+    )
+
+
+def _decide_effect(out: dict, claim: ReproductionClaim, arms: dict, exp, higher_is_better: bool) -> dict:
+    """Gates 6 (power) and 7 (decision rule) on the treatment's per-seed effects."""
+    treatment = np.asarray(arms[claim.treatment]["values"])
     if exp.effect == "value":
         sample = treatment
     else:
-        sample = stats.paired_effects(treatment, np.asarray(arms[claim.baseline]["values"]), exp.effect)
+        baseline = np.asarray(arms[claim.baseline]["values"])
+        sample = stats.paired_effects(treatment, baseline, exp.effect)
+        sign = 1 if higher_is_better else -1
         pi = stats.probability_of_improvement(
-            treatment if metric.higher_is_better else -treatment,
-            np.asarray(arms[claim.baseline]["values"]) * (1 if metric.higher_is_better else -1),
+            sign * treatment,
+            sign * baseline,
             paired=True,
             rng=np.random.default_rng(PROB_IMPROVEMENT_SEED),
             alpha=exp.alpha,
@@ -327,16 +341,80 @@ def decide_reproduction(plan: ClaimPlan, root: Path) -> dict:
     else:
         decision = stats.decide_value(summary, exp.relation, exp.theta, exp.margin, exp.paper_sd, exp.paper_runs)
     out["decision"] = decision.as_dict()
+    mde = stats.minimum_detectable_effect(summary.sd, summary.n, exp.alpha)
+    out["power"] = {
+        "n": summary.n,
+        "sd": summary.sd,
+        "mde": mde,
+        "margin": exp.margin,
+        "detects_margin": bool(mde <= exp.margin),
+        "power": 0.8,
+    }
     if sample.size >= 10:
         lo, hi = stats.bootstrap_mean_interval(sample, np.random.default_rng(PROB_IMPROVEMENT_SEED), alpha=exp.alpha)
         out["bootstrap_cross_check"] = {"lo": lo, "hi": hi}
-    out["gates"].append({"gate": "decision", "passed": True, "detail": decision.mode})
     if decision.outcome == "inconclusive":
-        out["seeds_needed"] = _seeds_needed(exp.relation, summary, exp.margin, exp.theta)
-        needed = out["seeds_needed"]
-        more = f"; about {needed} seeds would decide it (power 0.8)" if needed else ""
-        return _finish(out, "inconclusive", decision.reason + more, "decision")
+        needed = decision.extra.get("seeds_informative") if decision.mode == "prediction interval" else None
+        out["seeds_needed"] = needed or _seeds_needed(exp.relation, summary, exp.margin, exp.theta)
+        out["gates"].append({"gate": "power", "passed": False, "detail": decision.mode})
+        more = f"; about {out['seeds_needed']} seeds would decide it (power 0.8)" if out["seeds_needed"] else ""
+        return _finish(out, "inconclusive", decision.reason + more, "power")
+    out["gates"].append({"gate": "power", "passed": True, "detail": f"MDE {mde:.4g} at power 0.8"})
+    out["gates"].append({"gate": "decision", "passed": True, "detail": decision.mode})
     return _finish(out, decision.outcome, decision.reason, "decision")
+
+
+def decide_reproduction(plan: ClaimPlan, root: Path) -> dict:
+    claim: ReproductionClaim = plan.loaded.claim
+    out = _base(plan)
+    spec = scale_spec(claim, plan.scale)
+    exp = spec.expectation
+    metric = METRICS[claim.metric]
+    out.update(
+        metric=claim.metric,
+        higher_is_better=metric.higher_is_better,
+        resolution=metric.resolution,
+        expectation=exp.model_dump(),
+        experiment=claim.experiment,
+        n_seeds_declared=spec.seeds,
+    )
+
+    evidence = load_run_evidence(plan, root)
+    errors = _run_errors(evidence, claim.metric)
+    if not errors and claim.mechanism is not None:
+        errors = _run_errors(evidence, claim.mechanism.diagnostic)
+    out["gates"].append({"gate": "error", "passed": not errors, "detail": errors[:20]})
+    if errors:
+        return _finish(out, "error", f"{len(errors)} run(s) failed or are missing: {errors[0]}", "error")
+
+    all_runs = [r for runs in evidence.values() for r in runs]
+    family_module = registry.EXPERIMENTS[claim.experiment]
+    precision = exp.precision
+    claimed = [(value, precision) for value in iter_numbers(claim)]
+    checks = integrity.check_runs(all_runs, family_module, claimed, frozenset(claim.negative_controls))
+    out["integrity"] = [c.as_dict() for c in checks]
+    out["collapsed"] = integrity.collapsed_runs(all_runs)
+    failed = [c for c in checks if not c.passed]
+    out["gates"].append({"gate": "integrity", "passed": not failed, "detail": [c.name for c in failed]})
+    arms = _arm_table(evidence, claim, claim.metric)
+    out["arms"] = arms
+    out["arm_metrics"] = arm_metric_intervals(evidence, exp.alpha)
+    out["profiles"] = arm_profiles(evidence, exp.alpha)
+    if failed:
+        return _finish(out, "invalid", f"integrity check {failed[0].name} failed: {failed[0].detail}", "integrity")
+
+    gaps = control_gaps(
+        {arm: np.asarray(a["values"]) for arm, a in arms.items()},
+        claim.treatment,
+        claim.negative_controls,
+        metric.resolution,
+        metric.higher_is_better,
+        exp.alpha,
+    )
+    out["negative_controls"] = gaps
+    finished = _sensitivity_gates(out, gaps, claim.treatment)
+    finished = finished or _mechanism_gate(out, mechanism_check(evidence, claim), claim.treatment)
+    return finished or _decide_effect(out, claim, arms, exp, metric.higher_is_better)
 
 
 # ------------------------------------------------------------------ property
@@ -492,6 +570,14 @@ def decide_textual(plan: ClaimPlan, papers_dir: Path = PAPERS_DIR) -> dict:
     out["gates"].append({"gate": "decision", "passed": True, "detail": "textual grounding (repro.grounding)"})
     where = g["file"] + f", line {g['location']['line']}"
     where += f" ({g['location']['section']})" if g["location"]["section"] else ""
+    if g["numbers_absent_from_fulltext"]:
+        return _finish(
+            out,
+            "falsified",
+            f"the paper's complete full text never contains the quote's number(s) "
+            f"{', '.join(g['numbers_absent_from_fulltext'])} (closest passage: {where})",
+            "decision",
+        )
     share = f"{g['score']:.0%} of the quote's information"
     if g["status"] == "grounded":
         how = "exactly (after normalisation)" if g["exact"] else f"with {share} in one passage"
@@ -542,6 +628,101 @@ def decide(plan: ClaimPlan, root: Path, papers_dir: Path | None = None) -> dict:
     return decide_textual(plan, papers_dir if papers_dir is not None else root / PAPERS_DIR)
 
 
+# ------------------------------------------------------------------ across claims: multiplicity, ledger, numerics
+
+FAMILY_METHOD = "Holm step-down over both directions of every claim (Shaffer: at most one null per claim is true)"
+
+
+def apply_multiplicity(verdict: dict, family: list[dict]) -> None:
+    """Holm across a paper's reproduction claims at one scale (``family``: their decisions, this one included).
+
+    Each claim contributes two one-sided p-values (verify, falsify); claims stopped by an earlier gate contribute
+    p = 1 (they stay in the family: its size is fixed by the claims, not by their outcomes). A verified or
+    falsified decision stands only if its adjusted p-value is at most the claim's α; otherwise it becomes
+    inconclusive (gate ``multiplicity``). Raw and adjusted p-values go on the card.
+    """
+    ids = [member["claim_id"] for member in family]
+    pvalues = []
+    for member in family:
+        d = member.get("decision")
+        pvalues += [d["p_verify"], d["p_falsify"]] if d else [1.0, 1.0]
+    adjusted = stats.holm(pvalues, max_true=len(family))
+    i = ids.index(verdict["claim_id"])
+    d = verdict.get("decision")
+    verdict["multiplicity"] = {
+        "method": FAMILY_METHOD,
+        "family": ids,
+        "m": len(family),
+        "p_verify": d["p_verify"] if d else None,
+        "p_falsify": d["p_falsify"] if d else None,
+        "p_verify_adjusted": adjusted[2 * i],
+        "p_falsify_adjusted": adjusted[2 * i + 1],
+    }
+    if verdict["verdict"] not in ("verified", "falsified"):
+        return
+    alpha = verdict["expectation"]["alpha"]
+    verified = verdict["verdict"] == "verified"
+    p_raw, p_adj = (d["p_verify"], adjusted[2 * i]) if verified else (d["p_falsify"], adjusted[2 * i + 1])
+    holds = p_adj <= alpha
+    verdict["gates"].append(
+        {"gate": "multiplicity", "passed": holds, "detail": f"adjusted p {p_adj:.3g} (α = {alpha:g}, m = {len(ids)})"}
+    )
+    if not holds:
+        _finish(
+            verdict,
+            "inconclusive",
+            (
+                f"{verdict['verdict']} alone (p = {p_raw:.3g}) "
+                f"but not at family-wise α = {alpha:g} over the paper's {len(ids)} reproduction claims at this scale "
+                f"(Holm-adjusted p = {p_adj:.3g})"
+            ),
+            "multiplicity",
+        )
+
+
+def apply_numerics(verdict: dict, reference: dict | None, label: str) -> None:
+    """A verdict that differs under a second numeric environment (e.g. ``ATEN_CPU_CAPABILITY=default``) is fragile:
+    it rests on floating-point details, not on the evidence, so it is neither verified nor falsified.
+    ``reference``: the same claim's decision from the workflow run in that environment (None: not run there)."""
+    if reference is None:
+        verdict["numerics"] = {"reference": label, "reference_verdict": None, "fragile": False}
+        return
+    here = verdict["decided"]
+    fragile = reference["verdict"] != here
+    verdict["numerics"] = {"reference": label, "reference_verdict": reference["verdict"], "fragile": fragile}
+    verdict["gates"].append(
+        {"gate": "numerics", "passed": not fragile, "detail": f"{here} here, {reference['verdict']} under {label}"}
+    )
+    if fragile and verdict["verdict"] in ("verified", "falsified"):
+        _finish(
+            verdict,
+            "inconclusive",
+            f"fragile: {here} here but {reference['verdict']} under {label} (same code, other floating-point "
+            f"kernels), so the verdict rests on numerics, not on the evidence. Here: {verdict['reason']}",
+            "numerics",
+        )
+
+
+def finalize(
+    decision: dict,
+    family: list[dict],
+    rule: dict | None,
+    reference: dict | None = None,
+    reference_label: str | None = None,
+) -> dict:
+    """The verdict from a claim's decision: Holm over its paper's reproduction claims at the scale (``family``, its
+    members' decisions), the preregistration status of its rule (repro.ledger.RuleStatus.as_dict plus ``rule``
+    and, when changed, ``diff``) and, if a second numeric environment was run, that environment's decision."""
+    verdict = dict(decision, gates=list(decision["gates"]))
+    verdict["decided"] = decision["verdict"]
+    if verdict["kind"] == "reproduction" and verdict["verdict"] != "not_run":
+        apply_multiplicity(verdict, family)
+    if reference_label is not None and verdict["verdict"] not in ("not_run", "not_testable"):
+        apply_numerics(verdict, reference, reference_label)
+    verdict["rule"] = rule
+    return verdict
+
+
 def summary_row(verdict: dict) -> dict:
     """The verdict's row in ``verdicts-<scale>.tsv`` (schemas.VerdictRow, before adjustment columns)."""
     decision = verdict.get("decision") or {}
@@ -578,7 +759,12 @@ def summary_row(verdict: dict) -> dict:
         "n_seeds": num(summary.get("n")),
         "p_verify": num(decision.get("p_verify")),
         "p_falsify": num(decision.get("p_falsify")),
+        "p_verify_adjusted": num((verdict.get("multiplicity") or {}).get("p_verify_adjusted")),
+        "p_falsify_adjusted": num((verdict.get("multiplicity") or {}).get("p_falsify_adjusted")),
+        "mde": num((verdict.get("power") or {}).get("mde")),
         "seeds_needed": num(verdict.get("seeds_needed")),
+        "rule_changed": bool((verdict.get("rule") or {}).get("state") == "changed_after_evidence"),
+        "fragile": bool((verdict.get("numerics") or {}).get("fragile")),
         "seed_document": verdict.get("seed_document"),
         "seed_relevance": verdict.get("seed_relevance"),
     }

@@ -3,7 +3,12 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+import shlex
+
 from repro.claims import ARXIV_VERSIONED, ClaimError
+from repro.files import read_json
+from repro.ledger import LedgerError, ledger_path, read_ledger, register_missing, rule_of, rule_status
+from repro.ledger import record_evidence as record_ledger_evidence
 from repro import registry
 from repro.paper_cache import cache_files
 from repro.jobserver import JobServer
@@ -19,6 +24,16 @@ except ClaimError as exc:
     raise WorkflowError(str(exc)) from None
 CLAIM_FILES = {claim_id: str(p.loaded.path) for claim_id, p in PLAN.claims.items()}
 PAPERS = config["papers"]
+# The preregistration ledger beside the claims (repro/ledger.py): rules are registered when the workflow starts,
+# before any job runs; the verdicts decided are recorded as evidence when it ends.
+LEDGER = ledger_path(Path(config["claims"]))
+try:
+    LEDGER_EVENTS = read_ledger(LEDGER)
+except LedgerError as exc:
+    raise WorkflowError(str(exc)) from None
+# A second numeric environment's workflow directory (e.g. results-numerics/default, run with
+# ATEN_CPU_CAPABILITY=default): verdicts that differ there are reported fragile. Empty: none.
+NUMERICS_REFERENCE = config.get("numerics_reference") or ""
 
 # Rules call `python -m repro`; with --use-conda the env has the dependencies, the package comes from here.
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={workflow.basedir}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
@@ -36,7 +51,19 @@ JOB_SERVER = (
 )
 
 
+def record_evidence():
+    decided = []
+    for claim_id in PLAN.claims:
+        path = Path(f"results/verdicts/{SCALE}/{claim_id}.json")
+        if path.is_file():
+            verdict = read_json(path)
+            if verdict["verdict"] != "not_run" and verdict.get("rule"):
+                decided.append((claim_id, SCALE, verdict["rule"]["fingerprint"]))
+    record_ledger_evidence(LEDGER, decided)
+
+
 onstart:
+    register_missing(LEDGER, [p.loaded.claim for p in PLAN.claims.values()], (SCALE,), by="workflow start")
     if JOB_SERVER is not None:
         JOB_SERVER.start()
 
@@ -44,11 +71,13 @@ onstart:
 onsuccess:
     if JOB_SERVER is not None:
         JOB_SERVER.stop()
+    record_evidence()
 
 
 onerror:
     if JOB_SERVER is not None:
         JOB_SERVER.stop()
+    record_evidence()
 
 
 wildcard_constraints:
@@ -115,8 +144,50 @@ def property_code_version(wildcards):
     return code_version(registry.PROPERTIES[check].split(":")[0])
 
 
+def decision_code_version(wildcards):
+    return code_version("repro.verdict")
+
+
 def verdict_code_version(wildcards):
-    return code_version("repro.verdict", "repro.report")
+    return code_version("repro.verdict", "repro.report", "repro.ledger")
+
+
+def family_decisions(wildcards):
+    """Decisions of the claims tested together with this one: its paper's reproduction claims that run at the
+    scale (Holm's family); for other kinds, its own decision only."""
+    plan = PLAN.claims[wildcards.claim]
+    claim = plan.loaded.claim
+    if claim.kind != "reproduction" or plan.not_run is not None:
+        return [f"results/decisions/{wildcards.scale}/{wildcards.claim}.json"]
+    family = [
+        other
+        for other, p in sorted(PLAN.claims.items())
+        if p.loaded.claim.kind == "reproduction"
+        and p.not_run is None
+        and p.loaded.claim.paper.arxiv.split("v")[0] == claim.paper.arxiv.split("v")[0]
+    ]
+    return [f"results/decisions/{wildcards.scale}/{other}.json" for other in family]
+
+
+def rule_flag(wildcards):
+    """What of the ledger status changes the verdict (repro.ledger.RuleStatus.flag): reruns it when it changes."""
+    claim = PLAN.claims[wildcards.claim].loaded.claim
+    return rule_status(LEDGER_EVENTS, claim.id, wildcards.scale, rule_of(claim, wildcards.scale)).flag()
+
+
+def numerics_reference(wildcards):
+    """This claim's decision from the workflow run under a second numeric environment (config numerics_reference)."""
+    if not NUMERICS_REFERENCE:
+        return []
+    return [str(Path(NUMERICS_REFERENCE) / f"results/decisions/{wildcards.scale}/{wildcards.claim}.json")]
+
+
+def numerics_reference_args(wildcards):
+    files = numerics_reference(wildcards)
+    if not files:
+        return ""
+    label = Path(NUMERICS_REFERENCE).name
+    return f"--reference {shlex.quote(files[0])} --reference-label {shlex.quote(label)}"
 
 
 def verdict_files(wildcards):

@@ -22,12 +22,36 @@ rule check_property:
         """
 
 
-rule decide_verdict:
+rule decide_claim:
     input:
         claim=claim_file,
         paper=paper_file,
         evidence=claim_evidence,
         text=claim_text,
+    output:
+        decision="results/decisions/{scale}/{claim}.json",
+    params:
+        code=decision_code_version,
+        papers=PAPERS,
+    log:
+        "logs/decide_claim/{scale}/{claim}.log",
+    conda:
+        "../envs/repro.yaml"
+    shell:
+        """
+        python -m repro decide --claim {input.claim:q} --scale {wildcards.scale} --out {output.decision:q} \
+            --papers {params.papers:q} > {log:q} 2>&1
+        """
+
+
+# Holm across the paper's reproduction claims, the rule's preregistration status and (optionally) the decision
+# under a second numeric environment turn a decision into the verdict.
+rule decide_verdict:
+    input:
+        claim=claim_file,
+        decision="results/decisions/{scale}/{claim}.json",
+        family=family_decisions,
+        reference=numerics_reference,
     output:
         json="results/verdicts/{scale}/{claim}.json",
         card="results/verdicts/{scale}/{claim}.md",
@@ -39,13 +63,15 @@ rule decide_verdict:
         ),
     params:
         code=verdict_code_version,
-        papers=PAPERS,
+        rule=rule_flag,
+        reference=numerics_reference_args,
     log:
         "logs/decide_verdict/{scale}/{claim}.log",
     conda:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro decide --claim {input.claim:q} --scale {wildcards.scale} --out-json {output.json:q} \
-            --out-card {output.card:q} --out-plot {output.plot:q} --papers {params.papers:q} > {log:q} 2>&1
+        python -m repro finalize --claim {input.claim:q} --scale {wildcards.scale} --decision {input.decision:q} \
+            --family {input.family:q} {params.reference} --out-json {output.json:q} --out-card {output.card:q} \
+            --out-plot {output.plot:q} > {log:q} 2>&1
         """

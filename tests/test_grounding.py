@@ -144,7 +144,7 @@ def _copy_cache(tmp_path: Path, complete: bool) -> Path:
 def test_not_found_in_complete_full_text_is_falsified(tmp_path):
     papers = _copy_cache(tmp_path, complete=True)
     v = _verdict(tmp_path, papers, "The model is trained on ImageNet with a ResNet-50 backbone for 90 epochs.")
-    assert v["verdict"] == "falsified" and "not in the paper's full text" in v["reason"]
+    assert v["verdict"] == "falsified" and "full text" in v["reason"]
 
 
 def test_not_found_in_excerpts_or_abstract_is_inconclusive(tmp_path):
@@ -161,9 +161,19 @@ def test_not_found_in_excerpts_or_abstract_is_inconclusive(tmp_path):
 
 
 def test_partial_match_is_inconclusive_and_names_the_number(tmp_path):
-    papers = _copy_cache(tmp_path, complete=True)
+    papers = _copy_cache(tmp_path, complete=False)
     v = _verdict(tmp_path, papers, "Prompt-GDRO achieves a peak gain of +20.5% on the 4B model.")
     assert v["verdict"] == "inconclusive" and "20.5" in v["reason"]
+    assert v["grounding"]["numbers_absent_from_fulltext"] == []  # an excerpt cannot show a number is absent
+
+
+def test_an_invented_number_is_falsified_when_the_full_text_is_complete(tmp_path):
+    """The words are the paper's (a near match), the number is not: nowhere in the complete text -> falsified."""
+    papers = _copy_cache(tmp_path, complete=True)
+    v = _verdict(tmp_path, papers, "Prompt-GDRO achieves a peak gain of +20.5% on the 4B model.")
+    assert v["verdict"] == "falsified", v["reason"]
+    assert "never contains the quote's number(s) 20.5" in v["reason"]
+    assert v["grounding"]["numbers_absent_from_fulltext"] == ["20.5"]
 
 
 def test_no_cached_text_is_not_run_and_untestable_is_not_testable(tmp_path):

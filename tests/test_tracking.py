@@ -30,14 +30,15 @@ def _check_layout(uri: str, workdir: Path) -> None:
     assert len(runs) == 1
     run = runs[0]
     assert run.data.tags["repro_verdict"] == "verified" and run.data.tags["repro_scale"] == "ci"
-    assert run.data.tags["repro_kind"] == "reproduction"
+    assert run.data.tags["repro_kind"] == "reproduction" and run.data.tags["repro_gate"] == "decision"
+    assert run.data.tags["repro_rule_changed_after_evidence"] == "false" and run.data.tags["repro_fragile"] == "false"
     assert "Tested hypothesis" in run.data.tags["mlflow.note.content"]
     assert "Linked training runs" in run.data.tags["mlflow.note.content"]
-    assert {"effect", "ci_low", "ci_high"} <= set(run.data.metrics)
+    assert {"effect", "ci_low", "ci_high", "p_verify_adjusted", "mde"} <= set(run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"planted-real-effect.json", "planted-real-effect.md", "planted-real-effect.png"} <= artifacts
     linked = run.data.tags["repro_training_runs"].split(",")
-    assert len(linked) == 12
+    assert len(linked) == 30  # 3 arms × 10 seeds
     training = client.get_run(linked[0])
     assert training.data.tags["repro_kind"] == "training"
     assert "planted-real-effect" in training.data.tags["repro_claims"]

@@ -1,0 +1,96 @@
+"""The verdict gates that need no run: negative controls against the metric's resolution (insensitive vs inert),
+Holm across a paper's claims, fragility under a second numeric environment — each by hand."""
+
+import numpy as np
+import pytest
+
+from repro import stats
+from repro.verdict import apply_multiplicity, apply_numerics, control_gaps
+
+CONTROL = np.array([40.0, 41.0, 40.5, 39.5, 40.0])
+VALUES = {
+    "inert": CONTROL + np.array([0.2, -0.3, 0.1, 0.4, -0.1]),  # a treatment that stays at the control's level
+    "learner": CONTROL + np.array([6.0, 5.5, 7.0, 6.5, 6.2]),  # a baseline that clearly beats it
+    "noise": CONTROL + np.array([3.0, -3.0, 2.0, -2.0, 0.5]),
+    "control": CONTROL,
+}
+
+
+def _gaps(values, treatment, resolution=1.0):
+    return control_gaps(values, treatment, ["control"], resolution, True, 0.05)[0]
+
+
+def test_an_arm_clears_a_control_by_more_than_the_metrics_resolution():
+    g = _gaps(VALUES, "learner")
+    assert g["passed"] and g["cleared_by"] == ["learner"]
+    assert g["lo"] == pytest.approx(stats.summarize(VALUES["learner"] - CONTROL).lo)
+    assert not _gaps(VALUES, "learner", resolution=7.0)["passed"]  # resolution above the gap
+
+
+def test_inert_treatment_is_told_apart_from_an_insensitive_evaluation():
+    g = _gaps(VALUES, "inert")
+    assert not g["passed"] and g["cleared_by"] == ["learner"]  # the evaluation can tell: the treatment is inert
+    alone = {k: VALUES[k] for k in ("inert", "noise", "control")}
+    assert _gaps(alone, "inert")["cleared_by"] == []  # nothing clears the control: insensitive
+
+
+def _decision(claim_id, outcome, p_verify, p_falsify, alpha=0.05):
+    d = {"p_verify": p_verify, "p_falsify": p_falsify} if p_verify is not None else None
+    return {
+        "claim_id": claim_id,
+        "verdict": outcome,
+        "reason": "raw",
+        "gate": "decision",
+        "gates": [],
+        "decision": d,
+        "expectation": {"alpha": alpha},
+    }
+
+
+def test_holm_turns_a_borderline_verified_into_inconclusive():
+    family = [
+        _decision("a", "verified", 0.02, 0.99),  # alone: verified at α = 0.05
+        _decision("b", "falsified", 0.999, 0.0001),  # strong: survives
+        _decision("c", "invalid", None, None),  # stopped by a gate: p = 1, still in the family
+    ]
+    a, b, c = (dict(f, gates=[]) for f in family)
+    apply_multiplicity(a, family)
+    apply_multiplicity(b, family)
+    apply_multiplicity(c, family)
+    assert a["verdict"] == "inconclusive" and a["gate"] == "multiplicity"
+    assert a["multiplicity"]["p_verify_adjusted"] == pytest.approx(0.06)  # 3 claims: 0.02 × 3
+    assert "family-wise" in a["reason"]
+    assert b["verdict"] == "falsified" and b["multiplicity"]["p_falsify_adjusted"] == pytest.approx(0.0003)
+    assert c["verdict"] == "invalid"
+    alone = dict(family[0], gates=[])
+    apply_multiplicity(alone, [family[0]])
+    assert alone["verdict"] == "verified"  # the same p on its own stands
+
+
+def test_a_verdict_that_flips_under_other_numerics_is_fragile():
+    v = dict(_decision("a", "falsified", 0.9, 0.01), decided="falsified")
+    apply_numerics(v, {"verdict": "inconclusive"}, "default")
+    assert v["verdict"] == "inconclusive" and v["gate"] == "numerics" and v["numerics"]["fragile"]
+    stable = dict(_decision("b", "falsified", 0.9, 0.01), decided="falsified")
+    apply_numerics(stable, {"verdict": "falsified"}, "default")
+    assert stable["verdict"] == "falsified" and not stable["numerics"]["fragile"]
+
+
+def test_claims_check_warns_when_the_seeds_cannot_detect_the_margin(tmp_path, capsys):
+    import json
+    import shutil
+
+    from repro.cli import main
+
+    from .conftest import FIXTURE_CLAIMS
+
+    claims = tmp_path / "claims"
+    shutil.copytree(FIXTURE_CLAIMS, claims)
+    verdicts = tmp_path / "results/verdicts/ci"
+    verdicts.mkdir(parents=True)
+    power = {"n": 4, "sd": 0.05, "mde": 0.08, "margin": 0.02, "detects_margin": False, "power": 0.8}
+    (verdicts / "planted-real-effect.json").write_text(json.dumps({"power": power}))
+    assert main(["claims", "check", "--claims", str(claims), "--results", str(tmp_path / "results")]) == 0
+    err = capsys.readouterr().err
+    assert "planted-real-effect.yaml: scales.ci: 4 seeds cannot detect δ = 0.02" in err
+    assert f"about {stats.seeds_needed(0.05, 0.02)} seeds would" in err
