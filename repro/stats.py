@@ -230,7 +230,7 @@ def decide_value(
         else:
             outcome, reason = (
                 "inconclusive",
-                f"interval of x̄ − θ [{lo:.4g}, {hi:.4g}] straddles the δ = {margin:g} boundary",
+                f"interval of x̄ − θ [{lo:.4g}, {hi:.4g}] straddles the boundary {-sign * margin:g} (δ = {margin:g})",
             )
         mode = "non-inferiority"
     else:
