@@ -6,7 +6,7 @@ metrics or property checks, arm parameters the family's ``Params`` rejects, unsa
 and duplicate ids are all errors naming the file, the field and the reason. Nothing downstream
 re-checks what this module guarantees.
 
-Kinds (DESIGN.md §2): ``reproduction`` (experiment arms, a metric, a comparison, negative controls,
+Kinds (docs/design.md §2): ``reproduction`` (experiment arms, a metric, a comparison, negative controls,
 a hypothesis and an expectation per scale), ``property`` (a mathematical or algorithmic statement
 checked numerically on many instances, optionally on real runs), ``derivation`` (a reported number
 recomputed from other reported numbers, within rounding) and ``textual`` (checked against the
@@ -15,11 +15,13 @@ source text; ``testable: false`` statements are labelled ``not_testable``).
 
 from __future__ import annotations
 
+import difflib
 import re
+import types
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -247,7 +249,7 @@ class OpenQuestion(Model):
 
 
 class MechanismCheck(Model):
-    """Evidence that the treatment's mechanism engaged at this scale (DESIGN.md §5, gate 5): a mechanism
+    """Evidence that the treatment's mechanism engaged at this scale (docs/design.md §5, gate 5): a mechanism
     diagnostic of the family (e.g. how far the adversary's weights moved from uniform), averaged over the
     treatment arm's seeds, must clear ``threshold``. If it does not, the comparison says nothing about the
     method and the verdict is ``inconclusive``."""
@@ -325,6 +327,12 @@ class TextualClaim(ClaimBase):
 
 Claim = Annotated[ReproductionClaim | PropertyClaim | DerivationClaim | TextualClaim, Field(discriminator="kind")]
 KINDS: tuple[str, ...] = ("reproduction", "property", "derivation", "textual")
+CLAIM_MODELS: dict[str, type[BaseModel]] = {
+    "reproduction": ReproductionClaim,
+    "property": PropertyClaim,
+    "derivation": DerivationClaim,
+    "textual": TextualClaim,
+}
 
 
 # ---------------------------------------------------------------- loading
@@ -363,21 +371,67 @@ class LoadedClaim:
         return self.claim.id
 
 
-def _pydantic_issues(file: str, root, exc: ValidationError, prefix: tuple = ()) -> list[ClaimIssue]:
+def _pydantic_issues(
+    file: str, root, exc: ValidationError, model: type[BaseModel] | None, prefix: tuple = ()
+) -> list[ClaimIssue]:
+    """One issue per pydantic error; ``model``, the model validated at ``prefix`` (None: an unknown claim kind),
+    gives the valid keys where a key is unknown."""
     issues = []
     for err in exc.errors():
-        loc = tuple(prefix) + tuple(err["loc"])
+        loc = tuple(err["loc"])
         # Drop the discriminator tag pydantic inserts for tagged unions.
-        if len(loc) > len(prefix) and loc[len(prefix)] in KINDS:
-            loc = loc[: len(prefix)] + loc[len(prefix) + 1 :]
+        if loc and loc[0] in KINDS:
+            loc = loc[1:]
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (not part of the schema)"
+            msg = _unknown_key(str(loc[-1]), _keys_at(model, loc[:-1]))
         elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):
             msg = f"{msg} (got {err['input']!r})"
-        field = ".".join(str(p) for p in loc)
-        issues.append(ClaimIssue(file, line_of(root, loc), field, msg))
+        full = tuple(prefix) + loc
+        issues.append(ClaimIssue(file, line_of(root, full), ".".join(str(p) for p in full), msg))
     return issues
+
+
+def _unknown_key(key: str, known: list[str]) -> str:
+    if not known:
+        return "unknown key (not part of the schema)"
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f": did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {key!r}{hint} (valid here: {', '.join(sorted(known))})"
+
+
+def _keys_at(model: type[BaseModel] | None, path: tuple) -> list[str]:
+    """The field names of the pydantic model found at ``path`` inside ``model`` (through optional fields, mappings
+    and lists); empty when the path leads to no model."""
+    current: Any = model
+    for part in path:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            current = info.annotation if info is not None else None
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        elif get_origin(current) is list:
+            current = get_args(current)[0]
+        else:
+            return []
+    current = _unwrap(current)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X`` from ``Annotated[X, ...]`` and ``X | None``."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -400,7 +454,7 @@ def load_paper(path: Path, repo_root: Path) -> Paper:
     try:
         paper = Paper.model_validate(data)
     except ValidationError as exc:
-        raise ClaimError(_pydantic_issues(file, node, exc)) from None
+        raise ClaimError(_pydantic_issues(file, node, exc, Paper)) from None
     if paper.arxiv_id != path.parent.name:
         raise ClaimError(
             [
@@ -433,7 +487,7 @@ def parse_claim(path: Path, paper: Paper, repo_root: Path):
     try:
         claim = TypeAdapter(Claim).validate_python(data)
     except ValidationError as exc:
-        raise ClaimError(_pydantic_issues(file, node, exc)) from None
+        raise ClaimError(_pydantic_issues(file, node, exc, CLAIM_MODELS.get(data["kind"]))) from None
 
     issues: list[ClaimIssue] = []
 
@@ -497,6 +551,7 @@ def _registry_issues(claim, file: str, node) -> list[ClaimIssue]:
             )
         elif claim.metric not in METRICS:
             issue(("metric",), f"{claim.metric!r} is not in repro.metrics.METRICS")
+        param_issues = []
         for scale in SCALES:
             spec = getattr(claim.scales, scale)
             if spec.not_run is None and not registry.is_runnable(family):
@@ -506,16 +561,15 @@ def _registry_issues(claim, file: str, node) -> list[ClaimIssue]:
                     "mark this scale not_run with a reason",
                 )
             for arm, arm_params in claim.arms.items():
-                issues.extend(
-                    _params_issues(
-                        family.Params,
-                        {**family.SCALES[scale], **arm_params, **spec.params},
-                        file,
-                        node,
-                        ("arms", arm),
-                        scale,
-                    )
+                param_issues += _params_issues(
+                    family.Params,
+                    {**family.SCALES[scale], **arm_params, **spec.params},
+                    file,
+                    node,
+                    ("arms", arm),
+                    scale,
                 )
+        issues.extend(_merge_scales(param_issues))
     elif isinstance(claim, PropertyClaim):
         try:
             check = registry.get_property(claim.check)
@@ -532,25 +586,25 @@ def _registry_issues(claim, file: str, node) -> list[ClaimIssue]:
             except registry.RegistryError as exc:
                 issue(("runs", "experiment"), str(exc))
                 return issues
+        param_issues = []
         for scale in SCALES:
             spec = getattr(claim.scales, scale)
             if spec.not_run is not None:
                 continue
-            issues.extend(_params_issues(check.params, spec.params, file, node, ("scales", scale, "params"), scale))
+            param_issues += _params_issues(check.params, spec.params, file, node, ("scales", scale, "params"), scale)
             if claim.runs is not None:
                 if spec.seeds is None:
                     issue(("scales", scale, "seeds"), "a property of runs needs seeds at every scale that runs")
                 for arm, arm_params in claim.runs.arms.items():
-                    issues.extend(
-                        _params_issues(
-                            family.Params,
-                            {**family.SCALES[scale], **arm_params},
-                            file,
-                            node,
-                            ("runs", "arms", arm),
-                            scale,
-                        )
+                    param_issues += _params_issues(
+                        family.Params,
+                        {**family.SCALES[scale], **arm_params},
+                        file,
+                        node,
+                        ("runs", "arms", arm),
+                        scale,
                     )
+        issues.extend(_merge_scales(param_issues))
     elif isinstance(claim, DerivationClaim):
         from repro.formulas import FormulaError, parse_formula
 
@@ -568,28 +622,59 @@ def _registry_issues(claim, file: str, node) -> list[ClaimIssue]:
     return issues
 
 
-def _params_issues(model, params: dict, file: str, node, loc: tuple, scale: str) -> list[ClaimIssue]:
+def _params_issues(model, params: dict, file: str, node, loc: tuple, scale: str) -> list[tuple[ClaimIssue, str]]:
+    """Problems of ``params`` resolved at ``scale`` against the family's ``Params`` (``model``), each with its scale."""
     try:
         model.model_validate(params)
     except ValidationError as exc:
-        out = []
-        for issue in _pydantic_issues(file, node, exc, prefix=loc):
-            out.append(ClaimIssue(issue.file, issue.line, issue.field, f"{issue.reason} [resolved at scale {scale}]"))
-        return out
+        return [(issue, scale) for issue in _pydantic_issues(file, node, exc, model, prefix=loc)]
     return []
 
 
-def load_claims(claims_dir: Path, repo_root: Path | None = None, include_drafts: bool = False) -> list[LoadedClaim]:
-    """Load and validate every claim under ``claims_dir`` (``<arxiv_id>/paper.yaml`` + claim files).
+def _merge_scales(found: list[tuple[ClaimIssue, str]]) -> list[ClaimIssue]:
+    """One issue per problem, naming every scale it appears at (an arm's own mistake shows at all three)."""
+    scales: dict[ClaimIssue, list[str]] = {}
+    for issue, scale in found:
+        scales.setdefault(issue, []).append(scale)
+    return [
+        replace(issue, reason=f"{issue.reason} [resolved at scale{'s' if len(at) > 1 else ''} {', '.join(at)}]")
+        for issue, at in scales.items()
+    ]
 
-    Collects *all* problems across files before raising :class:`ClaimError`.
+
+@dataclass(frozen=True)
+class ClaimSet:
+    """The valid claims of a claims folder and the problems of the rest (see :func:`collect_claims`)."""
+
+    claims: list[LoadedClaim]
+    issues: list[ClaimIssue]
+
+    def problems(self) -> str:
+        return str(ClaimError(self.issues)) if self.issues else ""
+
+
+def collect_claims(claims_dir: Path, repo_root: Path | None = None, include_drafts: bool = False) -> ClaimSet:
+    """Every valid claim under ``claims_dir`` (``<arxiv_id>/paper.yaml`` + claim files) and every problem found.
+
+    A claim with a problem, or whose id another file also uses, is left out of ``claims``: reviewer commands
+    (``repro claims list``, ``show``, ``seeds``) show the rest while a user is still editing one file.
     """
     claims_dir = Path(claims_dir)
     repo_root = Path(repo_root) if repo_root is not None else claims_dir.resolve().parent
     issues: list[ClaimIssue] = []
     loaded: list[LoadedClaim] = []
     if not claims_dir.is_dir():
-        raise ClaimError([ClaimIssue(str(claims_dir), 0, "", "claims folder does not exist")])
+        return ClaimSet([], [ClaimIssue(str(claims_dir), 0, "", "claims folder does not exist")])
+    for path in sorted(p for p in claims_dir.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml")):
+        issues.append(
+            ClaimIssue(
+                _rel(path, repo_root),
+                0,
+                "",
+                f"claim files are read only inside a paper folder: move it to {claims_dir.name}/<arxiv_id>/"
+                f"{path.name}, beside that paper's paper.yaml (`repro paper add <arxiv_id>` creates one)",
+            )
+        )
     for folder in sorted(p for p in claims_dir.iterdir() if p.is_dir()):
         if folder.name.startswith((".", "_")):
             continue
@@ -618,8 +703,10 @@ def load_claims(claims_dir: Path, repo_root: Path | None = None, include_drafts:
                 continue
             loaded.append(LoadedClaim(claim, path, paper, paper_path))
     seen: dict[str, Path] = {}
+    duplicated: set[str] = set()
     for item in loaded:
         if item.id in seen:
+            duplicated.add(item.id)
             issues.append(
                 ClaimIssue(
                     _rel(item.path, repo_root),
@@ -629,11 +716,19 @@ def load_claims(claims_dir: Path, repo_root: Path | None = None, include_drafts:
                 )
             )
         seen.setdefault(item.id, item.path)
-    if issues:
-        raise ClaimError(issues)
-    if not include_drafts:
-        loaded = [item for item in loaded if item.claim.draft is None]
-    return loaded
+    valid = [item for item in loaded if item.id not in duplicated and (include_drafts or item.claim.draft is None)]
+    return ClaimSet(valid, issues)
+
+
+def load_claims(claims_dir: Path, repo_root: Path | None = None, include_drafts: bool = False) -> list[LoadedClaim]:
+    """Load and validate every claim under ``claims_dir`` (``<arxiv_id>/paper.yaml`` + claim files).
+
+    Collects *all* problems across files before raising :class:`ClaimError`.
+    """
+    found = collect_claims(claims_dir, repo_root, include_drafts)
+    if found.issues:
+        raise ClaimError(found.issues)
+    return found.claims
 
 
 def scale_spec(claim, scale: str):

@@ -8,6 +8,7 @@ for a failed experiment, which becomes an ``error`` verdict instead.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -21,17 +22,46 @@ def _claims_dir(args) -> Path:
     return Path(args.claims)
 
 
+def _outside_checkout(folder: Path, option: str) -> str | None:
+    """When ``folder`` is missing because the working directory is not a repro checkout (no Snakefile): what to
+    do instead. None inside a checkout, where a missing folder has its own message."""
+    if folder.exists() or folder.is_absolute() or Path("Snakefile").is_file():
+        return None
+    return (
+        f"{Path.cwd()} is not a repro checkout (no Snakefile, no {folder}/ here): run repro from the root of "
+        f"one, or point at it with {option} <checkout>/{folder}"
+    )
+
+
+def _collect(args):
+    """The claims folder's valid claims (drafts included) and problems; None (after saying why) when there is no
+    claims folder."""
+    from repro.claims import collect_claims
+
+    folder = _claims_dir(args)
+    if not folder.is_dir():
+        print(_outside_checkout(folder, "--claims") or f"no claims folder {folder}", file=sys.stderr)
+        return None
+    return collect_claims(folder, include_drafts=True)
+
+
+def _report_problems(found) -> None:
+    """A command that shows the valid claims prints the others' problems as `repro claims check` does."""
+    if found.issues:
+        print(f"{found.problems()}\n(these claims are left out above)", file=sys.stderr)
+
+
 # ------------------------------------------------------------------ reviewer verbs
 
 
 def cmd_claims_check(args) -> int:
-    from repro.claims import ClaimError, load_claims
-
-    try:
-        claims = load_claims(_claims_dir(args), include_drafts=True)
-    except ClaimError as exc:
-        print(exc, file=sys.stderr)
+    found = _collect(args)
+    if found is None:
+        return 2
+    if found.issues:
+        print(found.problems(), file=sys.stderr)
         return 1
+    claims = found.claims
     papers = {c.paper.arxiv_id for c in claims}
     drafts = sum(1 for c in claims if c.claim.draft is not None)
     kinds: dict[str, int] = {}
@@ -72,27 +102,42 @@ def power_warnings(claims, results: Path) -> list[str]:
 
 
 def cmd_claims_list(args) -> int:
-    from repro.claims import SCALES, load_claims, scale_spec
+    """The valid claims, their kinds and scales; the others' problems on stderr (exit 1 when there are any)."""
+    from repro.claims import SCALES, scale_spec
 
-    claims = load_claims(_claims_dir(args), include_drafts=True)
+    found = _collect(args)
+    if found is None:
+        return 2
     print(f"{'claim':44} {'kind':13} {'paper':14} " + " ".join(f"{s:8}" for s in SCALES))
-    for c in sorted(claims, key=lambda c: (c.paper.arxiv_id, c.id)):
+    for c in sorted(found.claims, key=lambda c: (c.paper.arxiv_id, c.id)):
         cells = []
         for scale in SCALES:
             spec = scale_spec(c.claim, scale)
             cells.append("-" if spec is None else ("not_run" if spec.not_run else "runs"))
         draft = " (draft)" if c.claim.draft else ""
         print(f"{c.id + draft:44} {c.claim.kind:13} {c.claim.paper.arxiv:14} " + " ".join(f"{x:8}" for x in cells))
-    return 0
+    _report_problems(found)
+    return 1 if found.issues else 0
 
 
 def cmd_claims_show(args) -> int:
-    from repro.claims import load_claims
+    """One valid claim, even while other claim files have problems; an invalid one's problems."""
+    import difflib
+
     from repro.plan import plan_claim
 
-    claims = {c.id: c for c in load_claims(_claims_dir(args), include_drafts=True)}
+    found = _collect(args)
+    if found is None:
+        return 2
+    claims = {c.id: c for c in found.claims}
     if args.claim_id not in claims:
-        print(f"no claim {args.claim_id!r}", file=sys.stderr)
+        own = [issue for issue in found.issues if Path(issue.file).stem == args.claim_id]
+        if own:
+            print("\n".join(str(issue) for issue in own), file=sys.stderr)
+        else:
+            close = difflib.get_close_matches(args.claim_id, list(claims), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            print(f"no claim {args.claim_id!r} in {_claims_dir(args)}{hint} (`repro claims list`)", file=sys.stderr)
         return 1
     loaded = claims[args.claim_id]
     print(f"# {loaded.path}\n")
@@ -100,7 +145,12 @@ def cmd_claims_show(args) -> int:
     plan = plan_claim(loaded, args.scale)
     print(f"# at scale {args.scale}: " + (f"not run ({plan.not_run})" if plan.not_run else f"{len(plan.runs)} runs"))
     for arm, runs in plan.arms.items():
-        print(f"#   {arm}: {runs[0].dir.parent} × {len(runs)} seeds")
+        print(f"#   {arm}: {runs[0].dir.parent} × {len(runs)} seeds (logs: {_run_log(runs[0]).parent}/seed*.log)")
+    if found.issues:
+        print(
+            f"note: {len(found.issues)} problem(s) in other claim files (`repro claims check` lists them)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -109,10 +159,19 @@ FLAGS = ("rule_changed", "fragile")
 seen (repro.ledger), a verdict that differs under a second numeric environment (verdict.apply_numerics)."""
 
 
-def cmd_status(args) -> int:
-    import pandas as pd
+def _run_log(run) -> Path:
+    """The log of rule run_arm for ``run`` (rules/runs.smk names it after the run's folder)."""
+    return Path("logs/run_arm") / run.experiment / run.scale / run.arm_key / f"seed{run.seed}.log"
 
-    from repro.schemas import VERDICTS
+
+def cmd_status(args) -> int:
+    """The verdict table of a scale, a reviewer's first read: verdict, effect and what it measures, hypothesis,
+    reason and card per claim; flags for rules changed after evidence, fragile and stale verdicts."""
+    import pandas as pd
+    from rich.console import Console
+
+    from repro.report import print_status, status_rows
+    from repro.schemas import VERDICTS, VerdictRow
 
     failing = [v for v in args.fail_on.split(",") if v] if args.fail_on else []
     unknown = [v for v in failing if v not in VERDICTS and v not in FLAGS]
@@ -123,27 +182,38 @@ def cmd_status(args) -> int:
             file=sys.stderr,
         )
         return 2
-    path = Path(args.results) / f"verdicts-{args.scale}.tsv"
+    results = Path(args.results)
+    path = results / f"verdicts-{args.scale}.tsv"
     if not path.is_file():
-        print(f"no {path}: run `snakemake --cores all --config scale={args.scale}` first", file=sys.stderr)
+        print(
+            _outside_checkout(results, "--results")
+            or f"no {path}: run `snakemake --cores all --config scale={args.scale}` first",
+            file=sys.stderr,
+        )
         return 2
     table = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
-    width = max(len(c) for c in table["claim_id"])
-    for row in table.itertuples(index=False):
-        effect = "" if pd.isna(row.effect) else f"{row.effect:.4g}"
-        interval = "" if pd.isna(row.ci_low) else f"[{row.ci_low:.4g}, {row.ci_high:.4g}]"
-        flags = " ".join(f"[{flag}]" for flag in FLAGS if getattr(row, flag))
-        hypothesis = row.hypothesis[:70]
+    missing = sorted(set(VerdictRow.to_schema().columns) - set(table.columns))
+    if missing:
         print(
-            f"{row.claim_id:{width}}  {row.verdict:12}  {row.kind:12}  {effect:>10} {interval:24}  {hypothesis}"
-            + (f"  {flags}" if flags else "")
+            f"{path} lacks column(s) {', '.join(missing)}: it was written by an older repro; "
+            f"rerun `snakemake --cores all --config scale={args.scale}`",
+            file=sys.stderr,
         )
+        return 2
+    stale = stale_verdicts(table, results.resolve().parent)
+    print_status(status_rows(table, stale, results / "verdicts" / args.scale), Console())
     counts = table["verdict"].value_counts().to_dict()
     print(f"\nscale {args.scale}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for flag in FLAGS:
         flagged = table[table[flag]]
         if len(flagged):
             print(f"{flag}: {', '.join(flagged['claim_id'])}")
+    if stale:
+        print(
+            f"stale: {', '.join(sorted(stale))} (claim file changed since the verdict; rerun "
+            f"`snakemake --cores all --config scale={args.scale}`)"
+        )
+    print(f"report: {results / f'report-{args.scale}.html'}")
     bad = table[table["verdict"].isin(failing)]
     for flag in set(failing) & set(FLAGS):
         bad = pd.concat([bad, table[table[flag]]]).drop_duplicates("claim_id")
@@ -151,6 +221,23 @@ def cmd_status(args) -> int:
         print(f"{len(bad)} claim(s) ended {'/'.join(failing)}: {', '.join(bad['claim_id'])}", file=sys.stderr)
         return 1
     return 0
+
+
+def stale_verdicts(table, root: Path) -> set[str]:
+    """Claims whose file (``claim_file``, relative to the workflow directory ``root``) is gone or differs from the
+    one their verdict was decided from (``claim_sha256``): the table shows a verdict the claim no longer has."""
+    import pandas as pd
+
+    from repro.files import sha256_file
+
+    stale = set()
+    for row in table.itertuples(index=False):
+        if pd.isna(row.claim_file):
+            continue
+        path = root / row.claim_file
+        if not path.is_file() or sha256_file(path) != row.claim_sha256:
+            stale.add(row.claim_id)
+    return stale
 
 
 def cmd_paper_add(args) -> int:
@@ -189,11 +276,13 @@ def cmd_claims_draft(args) -> int:
 def cmd_seeds(args) -> int:
     from repro.seeds import render, seeds_report
 
-    reports, table = seeds_report(
-        Path(args.seeds), _claims_dir(args), Path(args.results), args.scale, Path(args.papers)
-    )
+    found = _collect(args)
+    if found is None:
+        return 2
+    reports, table = seeds_report(Path(args.seeds), found.claims, Path(args.results), args.scale, Path(args.papers))
     print(render(reports, table, args.scale), end="")
-    return 0
+    _report_problems(found)
+    return 1 if found.issues else 0
 
 
 # ------------------------------------------------------------------ rule verbs
@@ -298,7 +387,7 @@ def rule_record(loaded, scale: str) -> dict:
 
 def cmd_finalize(args) -> int:
     """Multiplicity across the paper's claims, preregistration status, numerics: the verdict, its card and plot."""
-    from repro.files import read_json, write_json, write_text
+    from repro.files import read_json, sha256_file, write_json, write_text
     from repro.report import render_card, render_plot
     from repro.verdict import finalize
 
@@ -310,6 +399,7 @@ def cmd_finalize(args) -> int:
         path = Path(args.reference)
         reference = read_json(path) if path.is_file() else None
     verdict = finalize(decision, family, rule_record(loaded, args.scale), reference, args.reference_label)
+    verdict["claim_file"] = {"path": args.claim, "sha256": sha256_file(Path(args.claim))}
     render_plot(verdict, Path(args.out_plot))
     write_text(Path(args.out_card), render_card(verdict))
     write_json(Path(args.out_json), verdict)
@@ -319,7 +409,6 @@ def cmd_finalize(args) -> int:
 
 def cmd_numerics(args) -> int:
     """Run a scale's workflow again under a second numeric environment, for the fragility check."""
-    import os
     import subprocess
 
     workdir = Path(args.out) / args.capability
@@ -411,7 +500,10 @@ def _provenance(root: Path, plan) -> dict:
     for run in plan.runs:
         if run.run_json.is_file():
             env = read_json(run.run_json)["environment"]
-            environments.add(f"torch {env['torch']} on {env['device']} ({env['threads']} thread(s))")
+            environments.add(
+                f"torch {env['torch']} on {env['device']} ({env['threads']} thread(s), CPU capability "
+                f"{env['cpu_capability']}, {env['cpu']})"
+            )
     return {
         "repro": __version__,
         "commit": git["commit"],
@@ -456,154 +548,244 @@ def cmd_track(args) -> int:
 # ------------------------------------------------------------------ parser
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it has none (None, False, empty) or its help already names it."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, "", argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+SCALE_HELP = "ci: tiny models on a 2-core CPU (minutes); reduced: more seeds and steps; full: the paper's setting"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="repro",
+        formatter_class=HelpFormatter,
         description=(
             "Claim verification and reduced-scale reproduction of ML papers. Run the workflow with "
             "`snakemake --cores all`; these commands inspect claims and verdicts, and are what its rules call."
         ),
+        epilog="Reviewer commands: claims, paper, seeds, status, preregister, numerics. [rule] commands are called by "
+        "the workflow's rules. `repro COMMAND --help` describes each.",
     )
     parser.add_argument("--version", action="version", version=f"repro {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help="one of:")
+    parser.set_defaults(func=lambda args: _usage(parser))
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--claims", default="claims", help="claims folder (default: claims)")
+    def command(group, name: str, summary: str, description: str | None = None) -> argparse.ArgumentParser:
+        return group.add_parser(name, help=summary, description=description or summary, formatter_class=HelpFormatter)
 
-    claims = sub.add_parser("claims", help="validate, list and show claims")
-    claims_sub = claims.add_subparsers(dest="claims_command", required=True)
-    p = claims_sub.add_parser("check", help="validate every claim file (exit 1 on any problem)")
-    common(p)
-    p.add_argument("--results", default="results", help="results folder read for power warnings (default: results)")
+    def claims_folder(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--claims", default="claims", help="claims folder: <arxiv_id>/paper.yaml and claim files")
+
+    def scale(p: argparse.ArgumentParser, required: bool = False) -> None:
+        if required:
+            p.add_argument("--scale", required=True, choices=["ci", "reduced", "full"], help=SCALE_HELP)
+        else:
+            p.add_argument("--scale", default="ci", choices=["ci", "reduced", "full"], help=SCALE_HELP)
+
+    claims = command(
+        sub,
+        "claims",
+        "validate, list, show and draft claims",
+        "Claims are YAML files under claims/<arxiv_id>/ (claims/README.md describes the format).",
+    )
+    claims_sub = claims.add_subparsers(dest="claims_command", metavar="COMMAND", help="one of:")
+    claims.set_defaults(func=lambda args: _usage(claims))
+    p = command(
+        claims_sub,
+        "check",
+        "validate every claim file (exit 1 on any problem)",
+        "Validate every claim file and name each problem's file, line and field (exit 1 on any problem); warn "
+        "about reproduction claims whose seeds cannot detect their margin.",
+    )
+    claims_folder(p)
+    p.add_argument("--results", default="results", help="results folder read for the power warnings")
     p.set_defaults(func=cmd_claims_check)
-    p = claims_sub.add_parser("list", help="list claims, their kinds and which scales run")
-    common(p)
+    p = command(
+        claims_sub,
+        "list",
+        "list claims, their kinds and which scales run",
+        "List the valid claims, their kinds and which scales run; the problems of invalid claim files go to stderr "
+        "(exit 1 when there are any).",
+    )
+    claims_folder(p)
     p.set_defaults(func=cmd_claims_list)
-    p = claims_sub.add_parser("show", help="show one claim and the runs it needs at a scale")
-    common(p)
-    p.add_argument("claim_id")
-    p.add_argument("--scale", default="ci", choices=["ci", "reduced", "full"])
+    p = command(
+        claims_sub,
+        "show",
+        "show one claim and the runs it needs at a scale",
+        "Show one claim file and the runs it needs at a scale (their folders under results/runs/).",
+    )
+    claims_folder(p)
+    p.add_argument("claim_id", help="the claim's id (its file name without .yaml)")
+    scale(p)
     p.set_defaults(func=cmd_claims_show)
-
-    p = claims_sub.add_parser("draft", help="draft claim files from a paper's cached text (kept out of the workflow)")
-    common(p)
+    p = command(
+        claims_sub,
+        "draft",
+        "draft claim files from a paper's cached text (kept out of the workflow)",
+        "Write draft-<arxiv_id with - for .><version>-<a|b><nnn>.yaml files (a: abstract, b: body sentence) from a "
+        "paper's cached text; a "
+        "draft is validated but stays out of the workflow until its draft: block is removed.",
+    )
+    claims_folder(p)
     p.add_argument("arxiv_id", help="arXiv id without version, e.g. 2405.14953")
     p.add_argument("--version", default=None, help="cached version to draft from (default: the latest cached)")
-    p.add_argument("--papers", default="papers", help="paper text cache (default: papers)")
+    p.add_argument("--papers", default="papers", help="paper text cache (written by `repro paper add`)")
     p.add_argument("--abstract-only", action="store_true", help="ignore the full text even when it is cached")
     p.set_defaults(func=cmd_claims_draft)
 
-    paper = sub.add_parser("paper", help="fetch papers from arXiv into the text cache")
-    paper_sub = paper.add_subparsers(dest="paper_command", required=True)
-    p = paper_sub.add_parser("add", help="fetch metadata and text of an arXiv paper; create claims/<id>/paper.yaml")
-    common(p)
+    paper = command(sub, "paper", "fetch papers from arXiv into the text cache")
+    paper_sub = paper.add_subparsers(dest="paper_command", metavar="COMMAND", help="one of:")
+    paper.set_defaults(func=lambda args: _usage(paper))
+    p = command(
+        paper_sub,
+        "add",
+        "fetch metadata and text of an arXiv paper; create claims/<id>/paper.yaml",
+        "Fetch an arXiv paper's metadata, abstract and (unless --no-fulltext) PDF text into the cache, and create "
+        "claims/<arxiv_id>/paper.yaml.",
+    )
+    claims_folder(p)
     p.add_argument("arxiv_ref", help="arXiv id, with or without version: 2405.14953 or 2405.14953v5")
-    p.add_argument("--papers", default="papers", help="paper text cache (default: papers)")
+    p.add_argument("--papers", default="papers", help="paper text cache")
     p.add_argument("--offline", action="store_true", help="use only the cache; never touch the network")
     p.add_argument("--no-fulltext", action="store_true", help="cache the abstract only (no PDF download)")
     p.add_argument("--base-url", default="https://export.arxiv.org", help="arXiv API and PDF host")
-    p.add_argument("--delay", type=float, default=3.0, help="seconds between requests (default: 3)")
-    p.add_argument("--retries", type=int, default=3, help="retries on 429/5xx, empty pages, bad XML (default: 3)")
-    p.add_argument("--backoff", type=float, default=3.0, help="first retry's wait in seconds, doubling (default: 3)")
-    p.add_argument("--timeout", type=float, default=60.0, help="PDF download timeout in seconds (default: 60)")
+    p.add_argument("--delay", type=float, default=3.0, help="seconds between requests")
+    p.add_argument("--retries", type=int, default=3, help="retries on 429/5xx, empty pages, bad XML")
+    p.add_argument("--backoff", type=float, default=3.0, help="first retry's wait in seconds, doubling")
+    p.add_argument("--timeout", type=float, default=60.0, help="PDF download timeout in seconds")
     p.set_defaults(func=cmd_paper_add)
 
-    p = sub.add_parser("seeds", help="seed documents: their claims, verdicts and relevance to their own question")
-    common(p)
-    p.add_argument("--seeds", default="seeds")
-    p.add_argument("--papers", default="papers")
-    p.add_argument("--results", default="results")
-    p.add_argument("--scale", default="ci", choices=["ci", "reduced", "full"])
+    p = command(
+        sub,
+        "seeds",
+        "seed documents: their claims, verdicts and relevance to their own question",
+        "For each seed document (seeds/*.txt): its title and research question, the paper its text comes from, the "
+        "claims that cite it with their verdicts, and what follows.",
+    )
+    claims_folder(p)
+    p.add_argument("--seeds", default="seeds", help="folder of seed documents (*.txt)")
+    p.add_argument("--papers", default="papers", help="paper text cache the seeds' texts are matched against")
+    p.add_argument("--results", default="results", help="results folder whose verdicts-<scale>.tsv is read")
+    scale(p)
     p.set_defaults(func=cmd_seeds)
 
-    p = sub.add_parser("status", help="print the verdict table of a scale")
-    p.add_argument("--scale", default="ci", choices=["ci", "reduced", "full"])
-    p.add_argument("--results", default="results")
+    p = command(
+        sub,
+        "status",
+        "print the verdict table of a scale",
+        "Print the verdict table of a scale: per claim its verdict, effect (and what it measures), hypothesis, "
+        "reason and card; flags for rules changed after evidence, fragile and stale verdicts. A table on a terminal, "
+        "plain text otherwise.",
+    )
+    scale(p)
+    p.add_argument("--results", default="results", help="results folder of a workflow run")
     p.add_argument(
-        "--fail-on", default="", help=f"comma-separated verdicts that make the exit status 1 (e.g. {FAIL_DEFAULT})"
+        "--fail-on",
+        default="",
+        help=f"comma-separated verdicts or flags ({', '.join(FLAGS)}) that make the exit status 1, e.g. {FAIL_DEFAULT}",
     )
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("run-arm", help="[rule] run one experiment arm for one seed")
+    p = command(sub, "run-arm", "[rule] run one experiment arm for one seed")
     p.add_argument("--spec", required=True, help="run spec JSON (experiment, scale, arm_key, seed, params)")
     p.add_argument("--out", required=True, help="path of run.json (written last)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the run")
     p.set_defaults(func=cmd_run_arm)
 
-    p = sub.add_parser("compute-metrics", help="[rule] score one run from its predictions and curve")
-    p.add_argument("--run", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--status", required=True)
+    p = command(sub, "compute-metrics", "[rule] score one run from its predictions and curve")
+    p.add_argument("--run", required=True, help="the run's run.json")
+    p.add_argument("--out", required=True, help="metrics table to write (parquet)")
+    p.add_argument("--status", required=True, help="status JSON to write (ok, or the error)")
     p.set_defaults(func=cmd_compute_metrics)
 
-    p = sub.add_parser("check-property", help="[rule] measure a property claim's instances")
-    p.add_argument("--claim", required=True)
-    p.add_argument("--scale", required=True, choices=["ci", "reduced", "full"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
-    p.add_argument("--status", required=True)
+    p = command(sub, "check-property", "[rule] measure a property claim's instances")
+    p.add_argument("--claim", required=True, help="the claim file")
+    scale(p, required=True)
+    p.add_argument("--seed", type=int, default=0, help="random state of the instances")
+    p.add_argument("--out", required=True, help="instance table to write (parquet)")
+    p.add_argument("--status", required=True, help="status JSON to write (ok, or the error)")
     p.set_defaults(func=cmd_check_property)
 
-    p = sub.add_parser("decide", help="[rule] decide one claim at a scale from its own evidence")
-    p.add_argument("--claim", required=True)
-    p.add_argument("--scale", required=True, choices=["ci", "reduced", "full"])
+    p = command(sub, "decide", "[rule] decide one claim at a scale from its own evidence")
+    p.add_argument("--claim", required=True, help="the claim file")
+    scale(p, required=True)
     p.add_argument("--out", required=True, help="decision JSON")
-    p.add_argument("--papers", default="papers", help="paper text cache read by textual claims (default: papers)")
+    p.add_argument("--papers", default="papers", help="paper text cache read by textual claims")
     p.set_defaults(func=cmd_decide)
 
-    p = sub.add_parser("finalize", help="[rule] the verdict: multiplicity, preregistration, numerics; card and plot")
-    p.add_argument("--claim", required=True)
-    p.add_argument("--scale", required=True, choices=["ci", "reduced", "full"])
-    p.add_argument("--decision", required=True)
+    p = command(sub, "finalize", "[rule] the verdict: multiplicity, preregistration, numerics; card and plot")
+    p.add_argument("--claim", required=True, help="the claim file")
+    scale(p, required=True)
+    p.add_argument("--decision", required=True, help="the claim's decision JSON (repro decide)")
     p.add_argument("--family", nargs="+", required=True, help="decisions of the paper's claims tested with it")
     p.add_argument("--reference", default="", help="this claim's decision under a second numeric environment")
     p.add_argument("--reference-label", default=None, help="name of the second numeric environment")
-    p.add_argument("--out-json", required=True)
-    p.add_argument("--out-card", required=True)
-    p.add_argument("--out-plot", required=True)
+    p.add_argument("--out-json", required=True, help="verdict JSON to write")
+    p.add_argument("--out-card", required=True, help="verdict card to write (markdown)")
+    p.add_argument("--out-plot", required=True, help="verdict plot to write (PNG)")
     p.set_defaults(func=cmd_finalize)
 
-    p = sub.add_parser(
-        "numerics", help="run a scale's workflow again under a second numeric environment (fragility check)"
+    p = command(
+        sub,
+        "numerics",
+        "run a scale's workflow again under a second numeric environment (fragility check)",
+        "Run a scale's workflow again in another directory with ATEN_CPU_CAPABILITY set; then decide with "
+        "`--config numerics_reference=<that directory>`: a verdict that differs there is fragile.",
     )
-    common(p)
-    p.add_argument("--scale", default="ci", choices=["ci", "reduced", "full"])
+    claims_folder(p)
+    scale(p)
     p.add_argument(
         "--capability", default="default", help="ATEN_CPU_CAPABILITY for every job (default: default, no SIMD)"
     )
     p.add_argument("--out", default="results-numerics", help="parent of the second workflow directory")
-    p.add_argument("--papers", default="papers")
-    p.add_argument("--cores", default="all")
+    p.add_argument("--papers", default="papers", help="paper text cache")
+    p.add_argument("--cores", default="all", help="snakemake --cores of the second run")
     p.set_defaults(func=cmd_numerics)
 
-    p = sub.add_parser(
-        "preregister", help="register claims' decision rules in the ledger (claims/ledger.jsonl) before their runs"
+    p = command(
+        sub,
+        "preregister",
+        "register claims' decision rules in the ledger (claims/ledger.jsonl) before their runs",
+        "Register every claim's decision rule in the preregistration ledger beside the claims folder (the workflow "
+        "does this when it starts). With --claim and --reason: re-register a rule changed after its evidence.",
     )
-    common(p)
+    claims_folder(p)
     p.add_argument("--scale", action="append", choices=["ci", "reduced", "full"], help="default: every scale")
     p.add_argument("--claim", action="append", help="re-register this claim's changed rule (needs --reason)")
     p.add_argument("--reason", default=None, help="why the rule changed after its evidence was seen")
     p.set_defaults(func=cmd_preregister)
 
-    p = sub.add_parser("summarize", help="[rule] verdict table (TSV) and HTML report")
-    p.add_argument("--scale", required=True, choices=["ci", "reduced", "full"])
-    p.add_argument("--out-tsv", required=True)
-    p.add_argument("--out-html", required=True)
-    p.add_argument("verdicts", nargs="+")
+    p = command(sub, "summarize", "[rule] verdict table (TSV) and HTML report")
+    scale(p, required=True)
+    p.add_argument("--out-tsv", required=True, help="verdict table to write (verdicts-<scale>.tsv)")
+    p.add_argument("--out-html", required=True, help="HTML report to write")
+    p.add_argument("verdicts", nargs="+", help="verdict JSONs (cards and plots are read beside them)")
     p.set_defaults(func=cmd_summarize)
 
-    p = sub.add_parser("track", help="[rule] write verdicts and training runs to MLflow (single writer)")
-    p.add_argument("--scale", required=True, choices=["ci", "reduced", "full"])
+    p = command(sub, "track", "[rule] write verdicts and training runs to MLflow (single writer)")
+    scale(p, required=True)
     p.add_argument("--uri", default="", help="tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    p.add_argument("--out", required=True)
-    p.add_argument("verdicts", nargs="+")
+    p.add_argument("--out", required=True, help="receipt JSON to write")
+    p.add_argument("verdicts", nargs="+", help="verdict JSONs (cards and plots are read beside them)")
     p.set_defaults(func=cmd_track)
 
-    p = sub.add_parser("serve-jobs", help="[workflow] the job server its rules' verbs run in (repro.jobserver)")
+    p = command(sub, "serve-jobs", "[workflow] the job server its rules' verbs run in (repro.jobserver)")
     p.add_argument("--socket", required=True, help="Unix socket path to listen on")
     p.add_argument("--parent", type=int, required=True, help="pid of the Snakemake process; exit when it is gone")
     p.set_defaults(func=cmd_serve_jobs)
     return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    """A command group without its command: its help, as a usage error."""
+    parser.print_help(sys.stderr)
+    return 2
 
 
 def cmd_serve_jobs(args) -> int:
@@ -625,7 +807,14 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     served = run_on_server(argv)
-    return dispatch(argv) if served is None else served
+    if served is not None:
+        return served
+    try:
+        return dispatch(argv)
+    except BrokenPipeError:
+        # The reader left (`repro status | head`): stop quietly, and keep the exit flush from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

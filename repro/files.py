@@ -1,7 +1,9 @@
 """Atomic file writes and content hashes.
 
 Every output is written to a temporary file in the same folder and renamed into place, so a killed
-job never leaves a file that looks finished (DESIGN.md §4).
+job never leaves a file that looks finished (docs/design.md, "Files"). The temporary file is created with mode
+0o666 less the process umask, as ``open`` would create it: results are as readable as any other file the user
+writes (``tempfile.mkstemp`` would make them 0o600).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,16 +20,26 @@ import numpy as np
 import pandas as pd
 
 
+def _create_temporary(path: Path) -> Path:
+    """A new empty file beside ``path``, created exclusively with mode 0o666 & ~umask (the kernel applies it)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+
+
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _create_temporary(path)
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -1,6 +1,6 @@
 """Trusted metric functions, computed from a run's predictions and curve only.
 
-Experiments never compute their headline metrics (DESIGN.md §4): they write per-item predictions
+Experiments never compute their headline metrics (docs/design.md §4): they write per-item predictions
 and a training curve; the functions here turn those into numbers. Each metric declares its
 direction and its resolution, which the verdict's negative-control gate uses.
 

@@ -1,6 +1,6 @@
 """``repro paper add``: fetch a paper's metadata from the arXiv API, cache its text, create ``paper.yaml``.
 
-The only module that imports ``arxiv`` (and the only one that goes on the network, DESIGN.md §7).
+The only module that imports ``arxiv`` (and the only one that goes on the network, docs/design.md §7).
 The client is polite (reference/anchors.md §4.4): one request at a time with ``delay_s`` between them,
 and retries with exponential backoff on HTTP 429/5xx, connection failures, empty pages and malformed
 XML (the arXiv API produces all of these under load). The arxiv package's own retries are switched

@@ -2,7 +2,7 @@
 
 Runs are keyed by content — experiment, scale, fully resolved arm parameters and seed — never by
 claim, so claims that share an arm share its runs, and editing a claim's expectation changes no
-run key (DESIGN.md §4). Resolution order for parameters: the family's ``Params`` defaults, then
+run key (docs/design.md §4). Resolution order for parameters: the family's ``Params`` defaults, then
 its ``SCALES[scale]`` overrides, then the claim's arm parameters, then the claim's per-scale
 ``params``.
 """

@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import html
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from repro.schemas import VERDICTS, VerdictRow, validate
-from repro.verdict import summary_row
+from repro.verdict import EFFECT_NAMES, summary_row
 
 SCOPE = {
     "ci": (
@@ -57,8 +58,21 @@ def _fmt(x, digits: int = 4) -> str:
     return str(x)
 
 
+PROPERTY_OF_RUNS_SCOPE = (
+    "A statement about training runs, checked on the artifacts of real runs of this scale ({runs}); the verdict "
+    "concerns those runs."
+)
+BORDERLINE = 0.02
+"""A grounding score this close above the grounded threshold, with quote words missing, is called borderline."""
+
+
 def render_card(v: dict) -> str:
-    scope = KIND_SCOPE.get(v["kind"]) or SCOPE[v["scale"]]
+    """The verdict card (markdown, beside the verdict JSON and its plot ``<claim>.png``)."""
+    runs = (v.get("provenance") or {}).get("runs")
+    if v["kind"] == "property" and runs:
+        scope = PROPERTY_OF_RUNS_SCOPE.format(runs=runs)
+    else:
+        scope = KIND_SCOPE.get(v["kind"]) or SCOPE[v["scale"]]
     lines = [
         f"# {v['verdict'].upper()} — `{v['claim_id']}` (scale: {v['scale']})",
         "",
@@ -69,6 +83,8 @@ def render_card(v: dict) -> str:
         f"> **Scope.** {scope}",
         "",
     ]
+    if v["verdict"] not in ("not_run", "not_testable"):
+        lines += [f"![{v['claim_id']}: evidence against the claim]({v['claim_id']}.png)", ""]
     if (v.get("rule") or {}).get("state") == "changed_after_evidence":
         lines += ["> **Warning: the decision rule was changed after its evidence existed** (see *Decision rule*).", ""]
     if (v.get("numerics") or {}).get("fragile"):
@@ -111,11 +127,7 @@ def render_card(v: dict) -> str:
             )
         if v.get("decision"):
             d = v["decision"]
-            effect_name = {
-                "difference": "treatment − baseline",
-                "relative": "100·(treatment/baseline − 1) %",
-                "value": "treatment value",
-            }[exp["effect"]]
+            effect_name = EFFECT_NAMES[exp["effect"]]
             level = 1 - 2 * exp["alpha"]
             lines += [
                 "",
@@ -124,7 +136,10 @@ def render_card(v: dict) -> str:
                 f"[{_fmt(d['lo'])}, {_fmt(d['hi'])}]",
                 f"- **Expectation:** {exp['relation']} θ = {_fmt(exp['value'] if exp['value'] is not None else 0.0)}, "
                 f"margin δ = {_fmt(exp['margin'])}, α = {exp['alpha']}; rule: {d['mode']}",
-                f"- **p (verify) = {_fmt(d['p_verify'], 3)}, p (falsify) = {_fmt(d['p_falsify'], 3)}**",
+                f"- **When it decides:** {decision_rule_text(exp)}",
+                f"- **p (verify) = {_fmt(d['p_verify'], 3)}, p (falsify) = {_fmt(d['p_falsify'], 3)}** — the one-sided "
+                f"p-values of the test that verifies the claim and of the test that falsifies it: at most α = "
+                f"{exp['alpha']} decides that way",
             ]
             if v.get("prob_improvement"):
                 pi = v["prob_improvement"]
@@ -199,6 +214,11 @@ def render_card(v: dict) -> str:
         ]
         if g["missing"]:
             lines.append(f"- **Quote words not in the passage (stems):** {', '.join(g['missing'])}")
+        if g["status"] == "grounded" and g["missing"] and g["score"] - g["thresholds"]["grounded"] < BORDERLINE:
+            lines.append(
+                f"- **Borderline:** the score {g['score']:.3f} is within {BORDERLINE} of the grounded threshold "
+                f"{g['thresholds']['grounded']} and quote words are missing from the passage: compare the two by hand"
+            )
         if g["missing_numbers"]:
             lines.append(f"- **Quote numbers not in the passage:** {', '.join(g['missing_numbers'])}")
         lines += ["", "| text searched | complete | best score | source |", "|---|---|---|---|"]
@@ -214,10 +234,7 @@ def render_card(v: dict) -> str:
                 f"its `{run['table']}` outputs are the same for every input"
             )
     lines += _numerics_lines(v) + _rule_lines(v)
-    if v.get("gates"):
-        lines += ["", "## Decision trace", "| gate | passed | detail |", "|---|---|---|"]
-        for g in v["gates"]:
-            lines.append(f"| {g['gate']} | {'yes' if g['passed'] else 'NO'} | {_fmt(g['detail'])} |")
+    lines += _trace_lines(v)
     if v.get("provenance"):
         prov = v["provenance"]
         lines += [
@@ -231,6 +248,59 @@ def render_card(v: dict) -> str:
         if prov.get("runs"):
             lines.append(f"- Runs: {prov['runs']}")
     return "\n".join(lines) + "\n"
+
+
+def decision_rule_text(exp: dict) -> str:
+    """When the claim's expectation verifies and falsifies, in terms of the effect interval shown on the card."""
+    theta, delta = exp["value"] if exp["value"] is not None else 0.0, exp["margin"]
+    relation = exp["relation"]
+    if relation == "greater":
+        return (
+            "verified when the interval's lower bound is above 0; "
+            f"falsified when its upper bound is below δ = {delta:g}"
+        )
+    if relation == "less":
+        return (
+            "verified when the interval's upper bound is below 0; "
+            f"falsified when its lower bound is above −δ = {-delta:g}"
+        )
+    if relation == "equal":
+        return (
+            f"verified when the interval lies inside θ ± δ = ({_fmt(theta - delta)}, {_fmt(theta + delta)}); falsified "
+            f"when a {1 - exp['alpha']:.0%} interval lies outside it"
+        )
+    if relation == "at_least":
+        return (
+            f"the boundary is θ − δ = {_fmt(theta - delta)} (x̄ − θ = −δ = {-delta:g}): verified when the interval's "
+            "lower bound is above it, falsified when its upper bound is below it"
+        )
+    if relation == "at_most":
+        return (
+            f"the boundary is θ + δ = {_fmt(theta + delta)} (x̄ − θ = δ = {delta:g}): verified when the interval's "
+            "upper bound is below it, falsified when its lower bound is above it"
+        )
+    raise ValueError(f"unknown relation {relation!r}")
+
+
+def _trace_lines(v: dict) -> list[str]:
+    """The gates in the order they ran; the one that decided the verdict says so (repro.verdict's ``gate``)."""
+    if not v.get("gates"):
+        return []
+    lines = ["", "## Decision trace", "| gate | result | detail |", "|---|---|---|"]
+    for g in v["gates"]:
+        if g["gate"] == v["gate"]:
+            result = f"**decided: {v['verdict']}**"
+        elif g["gate"] == "decision":
+            result = f"{v.get('decided', v['verdict'])}, reconsidered below"
+        else:
+            result = "passed" if g["passed"] else "FAILED"
+        detail = g["detail"]
+        if isinstance(detail, list):
+            detail = "; ".join(str(x) for x in detail) or "–"
+        lines.append(f"| {g['gate']} | {result} | {_fmt(detail)} |")
+    if v["gate"] not in {g["gate"] for g in v["gates"]}:  # a gate that records no row of its own (property decision)
+        lines.append(f"| {v['gate']} | **decided: {v['verdict']}** | the verdict's reason, above |")
+    return lines
 
 
 def _control_lines(v: dict) -> list[str]:
@@ -533,3 +603,92 @@ background:#f6f8fa;padding:1em}}img{{max-width:100%}}</style></head><body>
 <th>reason</th></tr>
 {"".join(rows)}</table>{"".join(sections)}</body></html>
 """
+
+
+# ------------------------------------------------------------------ repro status
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One claim's line in ``repro status``."""
+
+    claim_id: str
+    verdict: str
+    kind: str
+    effect: str
+    """The effect and its interval, formatted ("" when the verdict has none)."""
+    effect_label: str
+    """What the effect measures (summary column ``effect_label``)."""
+    flags: list[str]
+    """rule_changed, fragile, stale: conditions a reviewer must see beside the verdict."""
+    hypothesis: str
+    reason: str
+    card: str
+
+
+def status_rows(table: pd.DataFrame, stale: set[str], cards: Path) -> list[StatusRow]:
+    """``table``: a ``verdicts-<scale>.tsv`` (schemas.VerdictRow); ``stale``: claims whose file changed since their
+    verdict; ``cards``: the folder of the scale's cards."""
+    rows = []
+    for r in table.itertuples(index=False):
+        effect = "" if pd.isna(r.effect) else _fmt(float(r.effect))
+        if not pd.isna(r.ci_low):
+            effect += f" [{_fmt(float(r.ci_low))}, {_fmt(float(r.ci_high))}]"
+        flags = [flag for flag in ("rule_changed", "fragile") if getattr(r, flag)]
+        flags += ["stale"] if r.claim_id in stale else []
+        rows.append(
+            StatusRow(
+                claim_id=r.claim_id,
+                verdict=r.verdict,
+                kind=r.kind,
+                effect=effect,
+                effect_label="" if pd.isna(r.effect_label) else r.effect_label,
+                flags=flags,
+                hypothesis=r.hypothesis,
+                reason=r.reason,
+                card=str(cards / f"{r.claim_id}.md"),
+            )
+        )
+    return rows
+
+
+def print_status(rows: list[StatusRow], console) -> None:
+    """The verdict table: a rich table on a terminal (``console``: a ``rich.console.Console``), else plain text with
+    one head line per claim (grep finds a claim's verdict) and its hypothesis, reason and card below it."""
+    if console.is_terminal:
+        console.print(_status_table(rows))
+        return
+    out = console.file
+    width = max([len("claim"), *(len(r.claim_id) for r in rows)])
+    effect_width = max([len("effect [interval]"), *(len(r.effect) for r in rows)])
+    print(f"{'claim':{width}}  {'verdict':12}  {'kind':12}  {'effect [interval]':{effect_width}}  measures", file=out)
+    for r in rows:
+        flags = " ".join(f"[{flag}]" for flag in r.flags)
+        head = f"{r.claim_id:{width}}  {r.verdict:12}  {r.kind:12}  {r.effect:{effect_width}}  {r.effect_label}"
+        print(f"{head.rstrip()}  {flags}".rstrip(), file=out)
+        for name, text in (("hypothesis", r.hypothesis), ("reason", r.reason), ("card", r.card)):
+            print(f"    {name}: {text}", file=out)
+
+
+def _status_table(rows: list[StatusRow]):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_lines=True, header_style="bold")
+    table.add_column("claim", overflow="fold", min_width=16)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("effect [interval]", min_width=14)
+    table.add_column("hypothesis tested", ratio=3, min_width=20)
+    table.add_column("reason, card", ratio=3, min_width=20, overflow="fold")
+    for r in rows:
+        claim = Text(r.claim_id)
+        claim.append(f"\n{r.kind}", style="dim")
+        for flag in r.flags:
+            claim.append(f"\n[{flag}]", style="bold yellow")
+        effect = Text(r.effect)
+        if r.effect_label:
+            effect.append(f"\n{r.effect_label}", style="dim")
+        reason = Text(r.reason)
+        reason.append(f"\n{r.card}", style=f"dim link file://{Path(r.card).resolve()}")
+        table.add_row(claim, Text(r.verdict, style=f"bold {COLORS[r.verdict]}"), effect, Text(r.hypothesis), reason)
+    return table

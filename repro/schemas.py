@@ -108,6 +108,8 @@ class VerdictRow(Strict):
     reason: Series[str]
     metric: Series[str] = pa.Field(nullable=True)
     effect: Series[float] = pa.Field(nullable=True)
+    effect_label: Series[str] = pa.Field(nullable=True)
+    """What ``effect`` measures: a reproduction's treatment − baseline (metric), a property's largest error, ..."""
     ci_low: Series[float] = pa.Field(nullable=True)
     ci_high: Series[float] = pa.Field(nullable=True)
     theta: Series[float] = pa.Field(nullable=True)
@@ -123,6 +125,10 @@ class VerdictRow(Strict):
     fragile: Series[bool]
     seed_document: Series[str] = pa.Field(nullable=True)
     seed_relevance: Series[str] = pa.Field(nullable=True)
+    claim_file: Series[str] = pa.Field(nullable=True)
+    """The claim file the verdict was decided from, as the workflow named it."""
+    claim_sha256: Series[str] = pa.Field(nullable=True)
+    """Its content hash then: ``repro status`` flags a verdict whose claim file has changed since (stale)."""
 
 
 # ------------------------------------------------------------------ mallows_bandit

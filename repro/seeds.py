@@ -27,6 +27,9 @@ _ABSTRACT = re.compile(r"^(?:Abstract:\s*|📝 Abstract\s*\n+)(?P<text>[^\n]{200
 _GATE = re.compile(r"Gate Verdict\s*\n\|\s*Status\s*\|\s*(?P<status>\w+)")
 _GATE_REASON = re.compile(r"\|\s*Reason\s*\|\s*(?P<reason>[^|\n]+)")
 _STUB = re.compile(r"hard-?coded stub|static JSON", re.IGNORECASE)
+_PROBLEMS = re.compile(
+    r"^Research questions and friction points[^\n]*\n(?P<body>.*?)^Innovation\s*$", re.MULTILINE | re.DOTALL
+)
 _COUNTS = re.compile(r"(?P<n>\d+) claims extracted; (?P<v>\d+) (?:were )?independently verified")
 
 
@@ -46,6 +49,8 @@ class SeedReport:
     document: str
     title: str
     research_question: str | None
+    problems: list[str]
+    """The problems the seed says it addresses, when it states them instead of a research question."""
     examines: str | None
     counts: str | None
     gate: str | None
@@ -82,10 +87,12 @@ def seed_report(path: Path, claims: list, verdicts: dict[str, str], papers: dict
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     rq, examines, gate = _RQ.search(text), _EXAMINES.search(text), _GATE.search(text)
     reason, counts = _GATE_REASON.search(text), _COUNTS.search(text)
+    problems = _PROBLEMS.search(text)
     report = SeedReport(
         document=str(path),
         title=lines[0] if lines else "",
         research_question=rq.group("rq") if rq else None,
+        problems=[line.strip() for line in problems.group("body").splitlines() if line.strip()] if problems else [],
         examines=examines.group("title") if examines else None,
         counts=counts.group() if counts else None,
         gate=gate.group("status") if gate else None,
@@ -140,10 +147,22 @@ def _findings(r: SeedReport, papers: dict) -> list[str]:
     if r.claims:
         relevance = Counter(c["relevance"] for c in r.claims)
         bearing = relevance["direct"] + relevance["partial"]
-        out.append(
-            f"{bearing} of the {len(r.claims)} repository claims from this seed bear on its research question "
-            f"(direct {relevance['direct']}, partial {relevance['partial']}, none {relevance['none']})"
-        )
+        marks = f"direct {relevance['direct']}, partial {relevance['partial']}, none {relevance['none']}"
+        if r.research_question:
+            out.append(
+                f"{bearing} of the {len(r.claims)} repository claims from this seed bear on its research question "
+                f"({marks})"
+            )
+        elif r.problems:
+            out.append(
+                f"the seed states no research question, only the problems it addresses: {bearing} of the "
+                f"{len(r.claims)} repository claims from this seed bear on those ({marks})"
+            )
+        else:
+            out.append(
+                f"the seed states no research question: the relevance of its {len(r.claims)} repository claims "
+                f"({marks}) has nothing in the seed to be judged against"
+            )
         for c in r.claims:
             if c["seed_mark"] == "×" and c["verdict"] == "verified":
                 out.append(f"the seed marks {c['id']} unverified (×), but repro's verdict is verified ({c['kind']})")
@@ -159,10 +178,8 @@ def _findings(r: SeedReport, papers: dict) -> list[str]:
     return out
 
 
-def seeds_report(seeds_dir: Path, claims_dir: Path, results_dir: Path, scale: str, papers_dir: Path = PAPERS_DIR):
-    from repro.claims import load_claims
-
-    claims = load_claims(Path(claims_dir), include_drafts=True)
+def seeds_report(seeds_dir: Path, claims: list, results_dir: Path, scale: str, papers_dir: Path = PAPERS_DIR):
+    """The report of every ``seeds/*.txt`` over ``claims`` (repro.claims.LoadedClaim, drafts included)."""
     table = Path(results_dir) / f"verdicts-{scale}.tsv"
     verdicts = {}
     if table.is_file():
@@ -177,7 +194,14 @@ def render(reports: list[SeedReport], table: Path | None, scale: str) -> str:
     out = [f"# Seed documents ({len(reports)})", ""]
     out.append(f"Verdicts: {table} (scale {scale})" if table else f"Verdicts: none yet (no verdicts-{scale}.tsv)")
     for r in reports:
-        out += ["", f"## {r.document}", f"- title: {r.title}", f"- research question: {r.research_question or '–'}"]
+        out += ["", f"## {r.document}", f"- title: {r.title}"]
+        if r.research_question:
+            out.append(f"- research question: {r.research_question}")
+        elif r.problems:
+            problems = "; ".join(p.rstrip(".") for p in r.problems)
+            out.append(f"- research question: none stated; the problems it addresses: {problems}")
+        else:
+            out.append("- research question: none stated")
         if r.counts:
             out.append(f"- the seed reports: {r.counts}")
         if r.gate:

@@ -1,10 +1,10 @@
 """MLflow ledger: the only module that imports mlflow.
 
-Layout (DESIGN.md §6): one MLflow experiment per paper (``repro/<arxiv_id>``); one run per
+Layout (docs/design.md, "MLflow"): one MLflow experiment per paper (``repro/<arxiv_id>``); one run per
 claim × scale carrying the verdict, scale, claim id, kind, effect and interval as tags/metrics,
-the verdict card as the run description and the plot and trace as artifacts; one run per
-training run with its parameters, final metrics and curves, nested under (and linked from) the
-claim runs that use it.
+the verdict card as the run description (cut to MLflow's limit, with a pointer to the whole card) and the card,
+plot and trace as artifacts; one run per training run with its parameters, final metrics and curves, nested
+under (and linked from) the claim runs that use it.
 
 Idempotent: each run carries a content hash; re-syncing unchanged results touches nothing, and
 changed results replace the old run (deleted) instead of appending a duplicate. Only one process
@@ -26,6 +26,9 @@ from repro.files import read_json, sha256_file, sha256_json
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 MAX_BATCH = 900
+NOTE_LIMIT = 8000
+"""MLflow's longest tag value (``mlflow.utils.validation.MAX_TAG_VAL_LENGTH``): a longer run description is cut."""
+LINKS_MARKER = "\n## Linked training runs\n"
 
 
 def tracking_uri(configured: str | None = None) -> str:
@@ -108,9 +111,11 @@ def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
         experiment_id = _experiment_id(client, arxiv_id, items[0][1]["paper_title"])
         receipt["experiments"][arxiv_id] = experiment_id
         claim_runs: dict[str, str] = {}
+        cards: dict[str, Path] = {}
         run_users: dict[str, list[str]] = defaultdict(list)
         for path, v in sorted(items, key=lambda item: item[1]["claim_id"]):
             card, plot = path.with_suffix(".md"), path.with_suffix(".png")
+            cards[v["claim_id"]] = card
             content = sha256_json({"json": sha256_file(path), "card": sha256_file(card), "png": sha256_file(plot)})
             run_id, created = _upsert(
                 client, experiment_id, f"{v['claim_id']}@{scale}", content, f"{v['claim_id']} [{scale}]"
@@ -164,7 +169,7 @@ def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
                     "true" if (v.get("rule") or {}).get("state") == "changed_after_evidence" else "false",
                 ),
                 ("repro_fragile", "true" if (v.get("numerics") or {}).get("fragile") else "false"),
-                ("mlflow.note.content", card.read_text(encoding="utf-8")),
+                ("mlflow.note.content", run_note(card.read_text(encoding="utf-8"), card.name, [])),
             ]
             metrics = [Metric(k, float(x), 0, 0) for k, x in row_metrics.items() if x is not None]
             params = [
@@ -186,14 +191,40 @@ def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
                 links[user].append(run_id)
         for claim_id, run_ids in links.items():
             run = client.get_run(claim_runs[claim_id])
-            note = run.data.tags.get("mlflow.note.content", "")
-            marker = "\n## Linked training runs\n"
-            base = note.split(marker)[0]
-            listing = "".join(f"- [{rid}](#/experiments/{experiment_id}/runs/{rid})\n" for rid in run_ids)
-            if note != base + marker + listing:
-                client.set_tag(claim_runs[claim_id], "mlflow.note.content", base + marker + listing)
+            card = cards[claim_id]
+            listing = [f"- [{rid}](#/experiments/{experiment_id}/runs/{rid})\n" for rid in run_ids]
+            note = run_note(card.read_text(encoding="utf-8"), card.name, listing)
+            if run.data.tags.get("mlflow.note.content") != note:
+                client.set_tag(claim_runs[claim_id], "mlflow.note.content", note)
             client.set_tag(claim_runs[claim_id], "repro_training_runs", ",".join(run_ids)[:5000])
     return receipt
+
+
+def run_note(card: str, card_name: str, links: list[str]) -> str:
+    """A claim run's description: its card, then the training runs it links (``links``: one markdown line each).
+
+    Within MLflow's :data:`NOTE_LIMIT`: a card too long is cut at a line and says where the whole card is (the run's
+    artifact ``card_name``); links beyond half the limit are counted, not listed (all are in ``repro_training_runs``).
+    """
+    listing = LINKS_MARKER + "".join(links) if links else ""
+    if len(card) + len(listing) <= NOTE_LIMIT:
+        return card + listing
+    if len(listing) > NOTE_LIMIT // 2:
+        kept, size = [], len(LINKS_MARKER) + 80
+        for line in links:
+            if size + len(line) > NOTE_LIMIT // 2:
+                break
+            kept.append(line)
+            size += len(line)
+        listing = LINKS_MARKER + "".join(kept) + f"- … and {len(links) - len(kept)} more (tag repro_training_runs)\n"
+    if len(card) + len(listing) <= NOTE_LIMIT:
+        return card + listing
+    pointer = (
+        f"\n\n*The card is cut here to fit MLflow's {NOTE_LIMIT}-character description: the whole card is this "
+        f"run's artifact `{card_name}`.*\n"
+    )
+    budget = NOTE_LIMIT - len(listing) - len(pointer)
+    return card[: card.rfind("\n", 0, budget) + 1].rstrip("\n") + pointer + listing
 
 
 def _sync_training_run(client, experiment_id: str, run_dir: Path, users: list[str], parent: str, receipt: dict) -> str:

@@ -1,4 +1,4 @@
-"""From evidence to a verdict, through the gates of DESIGN.md §5 (the first failing gate decides):
+"""From evidence to a verdict, through the gates of docs/design.md §5 (the first failing gate decides):
 
 1. ``error``        a job failed, an artifact is missing, a table fails its schema (never a falsification);
 2. ``invalid``      integrity: the results were not produced by a real run (repro.integrity);
@@ -224,7 +224,7 @@ def control_gaps(
     higher_is_better: bool,
     alpha: float,
 ) -> list[dict]:
-    """The negative-control gates, one entry per control (anchors.md §3.4; DESIGN.md §5, gates 3 and 4).
+    """The negative-control gates, one entry per control (anchors.md §3.4; docs/design.md §5, gates 3 and 4).
 
     values: per arm, (n,) metric values in seed order (seeds pair across arms). For each control the gap of every
     non-control arm over it, Δ = arm − control (sign-flipped when lower is better), must have its lower bound above
@@ -723,6 +723,27 @@ def finalize(
     return verdict
 
 
+EFFECT_NAMES = {
+    "difference": "treatment − baseline",
+    "relative": "100·(treatment/baseline − 1) %",
+    "value": "treatment value",
+}
+"""What a reproduction claim's effect is, by its expectation's ``effect``."""
+
+
+def effect_label(verdict: dict) -> str | None:
+    """What the ``effect`` column of the verdict's summary row measures (it differs by kind)."""
+    if verdict.get("derivation"):
+        return "recomputed value (θ: reported)"
+    if verdict.get("property"):
+        return "largest |lhs − rhs|"
+    if (verdict.get("grounding") or {}).get("cached"):
+        return "grounding score"
+    if verdict.get("decision") and verdict.get("expectation"):
+        return f"{EFFECT_NAMES[verdict['expectation']['effect']]} ({verdict['metric']})"
+    return None
+
+
 def summary_row(verdict: dict) -> dict:
     """The verdict's row in ``verdicts-<scale>.tsv`` (schemas.VerdictRow, before adjustment columns)."""
     decision = verdict.get("decision") or {}
@@ -752,6 +773,7 @@ def summary_row(verdict: dict) -> dict:
         "reason": verdict["reason"],
         "metric": verdict.get("metric"),
         "effect": num(effect),
+        "effect_label": effect_label(verdict),
         "ci_low": num(lo),
         "ci_high": num(hi),
         "theta": num(theta),
@@ -767,4 +789,6 @@ def summary_row(verdict: dict) -> dict:
         "fragile": bool((verdict.get("numerics") or {}).get("fragile")),
         "seed_document": verdict.get("seed_document"),
         "seed_relevance": verdict.get("seed_relevance"),
+        "claim_file": (verdict.get("claim_file") or {}).get("path"),
+        "claim_sha256": (verdict.get("claim_file") or {}).get("sha256"),
     }

@@ -4,6 +4,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 import shlex
+import sys
 
 from repro.claims import ARXIV_VERSIONED, ClaimError
 from repro.files import read_json
@@ -21,7 +22,8 @@ if SCALE not in ("ci", "reduced", "full"):
 try:
     PLAN = build_plan(Path(config["claims"]), SCALE)
 except ClaimError as exc:
-    raise WorkflowError(str(exc)) from None
+    # The problems are in the claim files: name them, not this line of workflow code (as a WorkflowError would).
+    sys.exit(f"{exc}\n(`repro claims check --claims {config['claims']}` lists the same; nothing was run)")
 CLAIM_FILES = {claim_id: str(p.loaded.path) for claim_id, p in PLAN.claims.items()}
 PAPERS = config["papers"]
 # The preregistration ledger beside the claims (repro/ledger.py): rules are registered when the workflow starts,

@@ -355,3 +355,87 @@ def test_cli_help():
     for verb in ("claims", "status", "run-arm", "decide", "track"):
         assert verb in out
     assert shutil.which("repro") is not None
+
+
+def test_unknown_keys_suggest_the_valid_names(tmp_path, capsys):
+    """A misspelt arm parameter or top-level key gets "did you mean" and the valid names; an arm's wrong type is
+    reported once, with the scales it was resolved at."""
+    arms = _valid_with("trained: {steps: 50}", "trained: {steps: fifty, stepz: 50}")
+    top = VALID.replace("good-claim", "other-claim") + "negative_control: [shuffled]\n"
+    claims = _write(
+        tmp_path,
+        {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": arms, "0000.00002/other-claim.yaml": top},
+    )
+    assert repro_main(["claims", "check", "--claims", str(claims)]) == 1
+    err = capsys.readouterr().err
+    assert "negative_control: unknown key 'negative_control': did you mean 'negative_controls'?" in err
+    assert "arms.trained.stepz: unknown key 'stepz': did you mean 'steps'? (valid here: " in err
+    assert "lr, plant, shuffle_labels, signal, steps, train_items)" in err  # the planted family's Params
+    wrong_type = [line for line in err.splitlines() if "arms.trained.steps:" in line]
+    assert len(wrong_type) == 1 and wrong_type[0].endswith("[resolved at scales ci, reduced, full]"), err
+    assert "3 problem(s)" in err
+
+
+def test_snakemake_dry_run_names_the_claim_not_the_workflow(tmp_path):
+    claim = _valid_with("trained: {steps: 50}", "trained: {stepz: 50}")
+    claims = _write(tmp_path, {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": claim})
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = snakemake(workdir, "-n", claims=claims, check=False)
+    assert proc.returncode == 1
+    assert "WorkflowError" not in proc.stderr and "common.smk" not in proc.stderr, proc.stderr
+    first = next(line for line in proc.stderr.splitlines() if "problem(s)" in line)
+    assert first == "1 problem(s) in claim files:"
+    assert "good-claim.yaml:9: arms.trained.stepz: unknown key 'stepz': did you mean 'steps'?" in proc.stderr
+
+
+def test_a_claim_file_outside_a_paper_folder_is_an_error(tmp_path, capsys):
+    claims = _write(tmp_path, {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": VALID})
+    (claims / "stray-claim.yaml").write_text(VALID.replace("good-claim", "stray-claim"))
+    assert repro_main(["claims", "check", "--claims", str(claims)]) == 1
+    err = capsys.readouterr().err
+    assert "claims/stray-claim.yaml: <file>: claim files are read only inside a paper folder" in err
+    assert "move it to claims/<arxiv_id>/stray-claim.yaml" in err
+
+
+def _one_broken(tmp_path) -> Path:
+    """A claims folder with one valid claim and one being edited (a wrong type)."""
+    broken = VALID.replace("good-claim", "edited-claim").replace("seeds: 3", "seeds: three")
+    return _write(
+        tmp_path,
+        {
+            "0000.00002/paper.yaml": PAPER,
+            "0000.00002/good-claim.yaml": VALID,
+            "0000.00002/edited-claim.yaml": broken,
+        },
+    )
+
+
+def test_list_and_show_work_while_one_claim_is_being_edited(tmp_path, capsys):
+    claims = _one_broken(tmp_path)
+    assert repro_main(["claims", "list", "--claims", str(claims)]) == 1
+    out, err = capsys.readouterr()
+    assert "good-claim" in out and "edited-claim" not in out
+    assert "Traceback" not in err
+    assert "1 problem(s) in claim files:" in err and "edited-claim.yaml:" in err and "scales.ci.seeds" in err
+
+    assert repro_main(["claims", "show", "good-claim", "--claims", str(claims)]) == 0
+    out, err = capsys.readouterr()
+    assert "results/runs/planted/ci" in out and "(logs: logs/run_arm/planted/ci/" in out
+    assert "1 problem(s) in other claim files" in err
+
+    assert repro_main(["claims", "show", "edited-claim", "--claims", str(claims)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "edited-claim.yaml:" in err and "scales.ci.seeds" in err
+
+    assert repro_main(["claims", "show", "good-clam", "--claims", str(claims)]) == 1
+    err = capsys.readouterr().err
+    assert "no claim 'good-clam'" in err and "did you mean good-claim?" in err
+
+
+def test_seeds_reports_while_one_claim_is_being_edited(tmp_path, capsys):
+    claims = _one_broken(tmp_path)
+    args = ["seeds", "--claims", str(claims), "--seeds", str(ROOT / "seeds"), "--results", str(tmp_path)]
+    assert repro_main([*args, "--papers", str(ROOT / "papers")]) == 1
+    out, err = capsys.readouterr()
+    assert out.count("\n## ") == 4 and "Traceback" not in err and "edited-claim.yaml:" in err

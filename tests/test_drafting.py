@@ -3,6 +3,7 @@ drafts, every draft validates, and drafts stay out of the workflow."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import yaml
@@ -72,3 +73,10 @@ def test_sentences_already_quoted_by_a_claim_are_not_drafted(tmp_path):
     quotes = " ".join(d["quote"] for d in drafts)
     assert "nearly 2%" not in quotes  # mallowspo-lc-winrate-llama3 quotes it
     assert "Inspired by Mallows" not in quotes  # mallowspo-inspired-by-mallows quotes it
+
+
+def test_claims_readme_names_drafts_as_they_are_written(tmp_path):
+    files = draft_claims("2405.14953", tmp_path / "claims", ROOT / "papers", log=lambda _: None)
+    readme = (ROOT / "claims" / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"`(draft-[\w-]+\.yaml)`: the abstract's third sentence", readme)
+    assert example is not None and example.group(1) in {p.name for p in files}

@@ -18,7 +18,8 @@ def _by_name(reports):
 def test_seed_sources_and_findings_are_derived(tmp_path):
     table = pd.DataFrame({"claim_id": ["mallowspo-generalization"], "verdict": ["verified"]})
     table.to_csv(tmp_path / "verdicts-ci.tsv", sep="\t", index=False)
-    reports, used = seeds_report(ROOT / "seeds", ROOT / "claims", tmp_path, "ci", ROOT / "papers")
+    claims = load_claims(ROOT / "claims", include_drafts=True)
+    reports, used = seeds_report(ROOT / "seeds", claims, tmp_path, "ci", ROOT / "papers")
     assert used == tmp_path / "verdicts-ci.tsv"
     r = _by_name(reports)
     # seed 000: every claim it lists is GDRO text; its title and research question are about something else
@@ -34,14 +35,17 @@ def test_seed_sources_and_findings_are_derived(tmp_path):
         "marks mallowspo-generalization unverified (×), but repro's verdict is verified" in f for f in r["002"].findings
     )
     assert not any("hard-coded stub" in f for f in r["002"].findings)
-    # seed 003: CARE's abstract; every claim taken from it bears directly on it
+    # seed 003: CARE's abstract; it asks no research question, and every claim taken from it bears directly on the
+    # problems it states instead
     assert r["003"].items[0].source == "2512.19554v1"
-    n = sum(
-        c.claim.seed is not None and c.claim.seed.document.endswith("003_eabf7bbdfbdc8702.txt")
-        for c in load_claims(ROOT / "claims", include_drafts=True)
-    )
+    n = sum(c.claim.seed is not None and c.claim.seed.document.endswith("003_eabf7bbdfbdc8702.txt") for c in claims)
     assert n >= 10
-    assert any(f.startswith(f"{n} of the {n} repository claims") for f in r["003"].findings)
+    assert r["003"].research_question is None and len(r["003"].problems) == 3
+    assert any(
+        f.startswith("the seed states no research question") and f"{n} of the {n} repository claims" in f
+        for f in r["003"].findings
+    )
+    assert not any(f.endswith("bear on its research question") for f in r["003"].findings)
 
 
 def test_cli_seeds_prints_every_seed(tmp_path, capsys):

@@ -4,8 +4,10 @@ reruns are incremental, and results are deterministic."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
 
 import pandas as pd
 import pytest
@@ -102,10 +104,29 @@ def test_verdict_outputs_and_trace(planted_workflow):
     assert "Tested hypothesis (ci)" in card and "Negative controls" in card and "Integrity" in card
     assert "## Mechanism" in card and "## Power" in card and "## Multiplicity" in card and "Decision rule" in card
     assert stem.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert "![planted-real-effect: evidence against the claim](planted-real-effect.png)" in card
+    assert "- **When it decides:** verified when the interval's lower bound is above 0" in card
+    assert "| decision | **decided: verified** |" in card and "[]" not in card
+    placebo = (workdir / "results/verdicts/ci/planted-placebo.md").read_text()
+    assert "| decision | **decided: falsified** | paired-t direction |" in placebo and "| decision | yes" not in placebo
     table = pd.read_csv(workdir / "results/verdicts-ci.tsv", sep="\t")
     assert {"claim_id", "kind", "scale", "hypothesis", "verdict", "effect", "ci_low", "ci_high"} <= set(table.columns)
+    row = table.set_index("claim_id").loc["planted-real-effect"]
+    assert row["effect_label"] == "treatment − baseline (accuracy)"
+    assert row["claim_file"].endswith("claims/0000.00001/planted-real-effect.yaml") and len(row["claim_sha256"]) == 64
     html = (workdir / "results/report-ci.html").read_text()
     assert "planted-real-effect" in html and "data:image/png;base64" in html
+
+
+def test_result_files_are_readable_as_the_umask_allows(planted_workflow):
+    """Atomic writes (repro/files.py) keep the umask's mode: teammates and a web server can read cards and tables."""
+    workdir, _ = planted_workflow
+    umask = os.umask(0)
+    os.umask(umask)
+    files = [p for p in (workdir / "results").rglob("*") if p.is_file()]
+    assert len(files) > 100
+    modes = {p.relative_to(workdir): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+    assert {p: m for p, m in modes.items() if m != oct(0o666 & ~umask)} == {}
 
 
 def test_second_run_does_nothing(planted_workflow):
@@ -159,6 +180,9 @@ def test_editing_an_expectation_redecides_it_and_flags_the_change(planted_workfl
     monkeypatch.chdir(workdir)
     try:
         path.write_text(original.replace("margin: 0.02", "margin: 0.5"))
+        capsys.readouterr()
+        assert main(["status"]) == 0  # the table still holds the verdict of the claim as it was: stale
+        assert "stale: planted-real-effect (claim file changed since the verdict" in capsys.readouterr().out
         plan = snakemake(workdir, "-n", claims=claims).stdout
         assert "decide_verdict" in plan and "run_arm" not in plan and "compute_metrics" not in plan
         snakemake(workdir, claims=claims)
@@ -219,6 +243,8 @@ def test_status_command(planted_workflow, capsys, monkeypatch):
     workdir, _ = planted_workflow
     monkeypatch.chdir(workdir)
     assert main(["status"]) == 0
-    assert "planted-real-effect" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["claim", "verdict", "kind", "effect", "[interval]", "measures"]
+    assert "    card: results/verdicts/ci/planted-real-effect.md" in out and "stale" not in out
     assert main(["status", "--fail-on", "error,invalid"]) == 1
     assert main(["status", "--fail-on", "bogus"]) == 2  # a misspelled gate is a usage error, not a pass

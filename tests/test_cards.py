@@ -1,0 +1,145 @@
+"""Verdict cards as a reviewer reads them, from `repro decide` and `repro finalize` as the workflow calls them (claims
+that need no training run), and the MLflow description of a card too long for MLflow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from repro.cli import main
+from repro.report import decision_rule_text, render_card
+from repro.tracking import NOTE_LIMIT, run_note
+
+
+def _finalize(claims: Path, claim_id: str, out: Path) -> tuple[dict, str]:
+    """The verdict and card of a fixture claim, decided alone (its own family)."""
+    claim = str(claims / "0000.00001" / f"{claim_id}.yaml")
+    decision, stem = out / f"{claim_id}.decision.json", out / claim_id
+    assert main(["decide", "--claim", claim, "--scale", "ci", "--out", str(decision)]) == 0
+    args = ["finalize", "--claim", claim, "--scale", "ci", "--decision", str(decision), "--family", str(decision)]
+    outputs = ["--out-json", f"{stem}.json", "--out-card", f"{stem}.md", "--out-plot", f"{stem}.png"]
+    assert main(args + outputs) == 0
+    return json.loads(Path(f"{stem}.json").read_text()), Path(f"{stem}.md").read_text()
+
+
+def test_a_falsified_card_names_the_gate_that_decided(copy_claims, tmp_path, capsys):
+    verdict, card = _finalize(copy_claims, "planted-derivation-wrong", tmp_path)
+    assert verdict["verdict"] == "falsified"
+    assert "| decision | **decided: falsified** | interval arithmetic over rounding |" in card
+    assert "| yes |" not in card and "[]" not in card
+    assert "![planted-derivation-wrong: evidence against the claim](planted-derivation-wrong.png)" in card
+    assert (tmp_path / "planted-derivation-wrong.png").read_bytes()[:4] == b"\x89PNG"
+    assert "planted-derivation-wrong [ci]: falsified" in capsys.readouterr().err
+
+
+def test_a_property_of_random_instances_says_so(copy_claims, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    claim = str(copy_claims / "0000.00001/planted-property-true.yaml")
+    table = "results/properties/ci/planted-property-true.parquet"
+    status = "results/properties/ci/planted-property-true.json"
+    assert main(["check-property", "--claim", claim, "--scale", "ci", "--out", table, "--status", status]) == 0
+    verdict, card = _finalize(copy_claims, "planted-property-true", tmp_path)
+    assert verdict["verdict"] == "verified"
+    assert "checked numerically on random instances" in card
+    assert "| error | passed | – |" in card and "| decision | **decided: verified** | the verdict's reason" in card
+
+
+def _reproduction(relation: str, value: float | None, **extra) -> dict:
+    """A reproduction verdict as repro.verdict.finalize writes it, reduced to what the card reads."""
+    decision = {"estimate": 0.79, "lo": 0.77, "hi": 0.81, "mode": "non-inferiority", "p_verify": 0.2, "p_falsify": 0.3}
+    return {
+        "claim_id": "c",
+        "kind": "reproduction",
+        "scale": "ci",
+        "hypothesis": "h",
+        "verdict": "inconclusive",
+        "reason": "r",
+        "gate": "power",
+        "decided": "inconclusive",
+        "statement": "s",
+        "quote": "q",
+        "paper": "0000.00001v1",
+        "paper_title": "t",
+        "locator": "l",
+        "metric": "accuracy",
+        "higher_is_better": True,
+        "arms": {"a": {"role": "treatment", "n": 3, "mean": 0.79, "sd": 0.01, "min": 0.78, "median": 0.79, "max": 0.8}},
+        "expectation": {"effect": "value", "relation": relation, "value": value, "margin": 0.02, "alpha": 0.05},
+        "decision": decision,
+        "gates": [
+            {"gate": "error", "passed": True, "detail": []},
+            {"gate": "power", "passed": False, "detail": "non-inferiority"},
+        ],
+        **extra,
+    }
+
+
+def test_an_inconclusive_non_inferiority_card_names_its_boundary():
+    card = render_card(_reproduction("at_least", 0.8))
+    assert "the boundary is θ − δ = 0.78 (x̄ − θ = −δ = -0.02)" in card
+    assert "— the one-sided p-values of the test that verifies the claim and of the test that falsifies it" in card
+    assert "| error | passed | – |" in card and "| power | **decided: inconclusive** | non-inferiority |" in card
+
+
+@pytest.mark.parametrize(
+    ("relation", "value", "says"),
+    [
+        ("greater", None, "falsified when its upper bound is below δ = 0.02"),
+        ("less", None, "falsified when its lower bound is above −δ = -0.02"),
+        ("equal", 0.8, "inside θ ± δ = (0.78, 0.82)"),
+        ("at_most", 0.8, "the boundary is θ + δ = 0.82"),
+    ],
+)
+def test_decision_rule_in_words(relation, value, says):
+    exp = {"relation": relation, "value": value, "margin": 0.02, "alpha": 0.05}
+    assert says in decision_rule_text(exp)
+
+
+def test_a_borderline_grounding_says_so():
+    grounding = {
+        "cached": True,
+        "status": "grounded",
+        "score": 0.801,
+        "thresholds": {"grounded": 0.8, "absent": 0.5},
+        "exact": False,
+        "cache": "papers/0000.00001/v1",
+        "file": "abstract.txt",
+        "location": {"line": 3, "page": None, "section": None},
+        "passage": "p",
+        "missing": ["gain"],
+        "missing_numbers": [],
+        "searched": [],
+    }
+    verdict = {**_reproduction("greater", None), "kind": "textual", "arms": None, "grounding": grounding}
+    card = render_card({**verdict, "verdict": "verified", "gate": "decision", "gates": []})
+    assert "**Borderline:** the score 0.801 is within 0.02 of the grounded threshold 0.8" in card
+    clear = render_card({**verdict, "verdict": "verified", "grounding": {**grounding, "score": 0.9}})
+    assert "Borderline" not in clear
+
+
+def test_a_property_of_runs_does_not_claim_random_instances():
+    verdict = {
+        **_reproduction("greater", None),
+        "kind": "property",
+        "arms": None,
+        "provenance": {"repro": "0", "commit": "x", "dirty": False, "python": "3", "numpy": "2", "pandas": "3"},
+    }
+    verdict["provenance"]["runs"] = "results/runs/care_rlvr/ci/0123456789ab"
+    card = render_card(verdict)
+    assert "random instances" not in card
+    assert "checked on the artifacts of real runs of this scale (results/runs/care_rlvr/ci/0123456789ab)" in card
+
+
+def test_mlflow_description_fits_and_points_to_the_whole_card():
+    card = "# CARD\n" + "".join(f"| row {i} | {'x' * 60} |\n" for i in range(200))  # ~14 000 characters
+    links = [f"- [run{i:032d}](#/experiments/1/runs/run{i:032d})\n" for i in range(30)]
+    note = run_note(card, "c.md", links)
+    assert len(note) <= NOTE_LIMIT
+    assert "the whole card is this run's artifact `c.md`" in note and note.endswith(links[-1])
+    assert "## Linked training runs" in note and note.startswith("# CARD\n")
+    short = run_note("# CARD\n", "c.md", links)
+    assert short == "# CARD\n\n## Linked training runs\n" + "".join(links)
+    many = run_note(card, "c.md", links * 20)
+    assert len(many) <= NOTE_LIMIT and "more (tag repro_training_runs)" in many
