@@ -59,12 +59,11 @@ def ours(model_dir: Path, data, params, args) -> list[float]:
     from transformers import AutoModelForCausalLM
 
     from repro.methods.grpo import group_advantages, grpo_loss
-    from repro.methods.optim import Adam
     from repro.methods.sampling import sample, token_logprobs
 
     policy = AutoModelForCausalLM.from_pretrained(model_dir)
     reference = AutoModelForCausalLM.from_pretrained(model_dir).eval().requires_grad_(False)
-    optimizer = Adam(policy.parameters(), lr=args.lr, weight_decay=0.0)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=args.lr)
     rng = np.random.default_rng(0)
     generator = torch.Generator().manual_seed(0)
     times = []
@@ -84,7 +83,7 @@ def ours(model_dir: Path, data, params, args) -> list[float]:
         loss, _ = grpo_loss(logp, rollouts.logprobs, ref, adv, rollouts.completion_mask, 0.2, 0.28, args.beta)
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(optimizer.params, 1.0)
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         optimizer.step()
         times.append(time.perf_counter() - start)
     return times[args.warmup :]

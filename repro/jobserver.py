@@ -42,6 +42,7 @@ one job, and mlflow stays out of the server)."""
 PRELOAD = (
     "numpy",
     "torch",
+    "torch._dynamo",  # imported by constructing any torch.optim optimiser (about 2 s); transformers imports it too
     "pandas",
     "pyarrow.parquet",
     "pandera.pandas",

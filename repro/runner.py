@@ -70,7 +70,7 @@ class Recorder:
 
         ``trained``: the ``torch.nn.Module`` being trained (its parameters with ``requires_grad``, in
         ``named_parameters`` order) or the optimiser that trains it (a ``torch.optim.Optimizer``: every parameter
-        of every param group; a ``repro.methods.optim.Adam``: its parameters), preferably the optimiser: it holds
+        of every param group), preferably the optimiser: it holds
         exactly what the updates touch. 'final' must get the very object 'init' got, holding the same parameter
         tensors. Loose tensors (a tensor or an iterable of them) are hashed but recorded as ``source: "tensors"``,
         which the weights check rejects: a tensor handed over by the experiment proves nothing about what was
@@ -166,14 +166,10 @@ def _trained_tensors(trained) -> tuple[str, list]:
     """(source, parameter tensors) of what ``Recorder.snapshot_weights`` is given; see its docstring."""
     import torch
 
-    from repro.methods.optim import Adam
-
     if isinstance(trained, torch.nn.Module):
         return "module", [p for _, p in trained.named_parameters() if p.requires_grad]
     if isinstance(trained, torch.optim.Optimizer):
         return "optimizer", [p for group in trained.param_groups for p in group["params"]]
-    if isinstance(trained, Adam):
-        return "optimizer", list(trained.params)
     if isinstance(trained, torch.Tensor):
         return "tensors", [trained]
     return "tensors", list(trained)
@@ -258,7 +254,8 @@ def seed_everything(seed: int, threads: int) -> None:
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     # The eager-mode switch behind torch.use_deterministic_algorithms(True). The public function also imports
-    # torch._inductor (about 2 s per process) only to flag compiled kernels, which repro never builds.
+    # torch._inductor (about 2 s per process) only to flag compiled kernels, which repro never builds. A family
+    # that builds a torch optimiser imports it anyway (with torch._dynamo); runs that build none (planted) do not.
     torch._C._set_deterministic_algorithms(True)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 

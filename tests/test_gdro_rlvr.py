@@ -172,8 +172,6 @@ def test_full_scale_updates_fp32_master_weights_at_the_papers_lr(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, Qwen3Config
 
-    from repro.methods.optim import Adam
-
     config = Qwen3Config(
         vocab_size=16,
         hidden_size=32,
@@ -191,9 +189,7 @@ def test_full_scale_updates_fp32_master_weights_at_the_papers_lr(tmp_path):
 
     def share_moved_by_one_step(model) -> float:
         before = [p.detach().clone() for p in model.parameters()]
-        optimizer = Adam(
-            model.parameters(), lr=params.rl_lr, weight_decay=params.weight_decay, decoupled_weight_decay=True
-        )
+        optimizer = torch.optim.AdamW(model.parameters(), lr=params.rl_lr, weight_decay=params.weight_decay)
         with gdro_rlvr.forward_precision(model, params):
             out = model(input_ids=ids, labels=ids)
         assert out.logits.dtype == torch.bfloat16  # the forward pass ran in bf16

@@ -76,8 +76,6 @@ def snapshot_pair(tmp_path, init, final, between=None) -> dict:
 def test_snapshots_hash_the_trained_parameters_of_a_module_or_its_optimiser(tmp_path):
     import torch
 
-    from repro.methods.optim import Adam
-
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
     model[0].bias.requires_grad_(False)  # frozen: not trained, so not part of the snapshot
 
@@ -88,7 +86,7 @@ def test_snapshots_hash_the_trained_parameters_of_a_module_or_its_optimiser(tmp_
     trainable = [p for p in model.parameters() if p.requires_grad]
     for trained, source in (
         (model, "module"),
-        (Adam(model.parameters(), lr=0.1), "optimizer"),
+        (torch.optim.AdamW(trainable, lr=0.1), "optimizer"),
         (torch.optim.SGD([{"params": trainable[:1]}, {"params": trainable[1:]}], lr=0.1), "optimizer"),
     ):
         weights = snapshot_pair(tmp_path, trained, trained, train)
@@ -151,13 +149,13 @@ def test_environment_records_the_numeric_environment_in_effect(tmp_path, monkeyp
 
 
 def test_recording_stays_off_torch_dynamo():
-    """Snapshots and the environment record never import torch._dynamo (about 2 s per run process)."""
+    """Snapshots and the environment record never import torch._dynamo (about 2 s in a process that has not
+    imported it yet: constructing a torch optimiser does, and so does the job server's preload)."""
     code = (
         "import sys, torch\n"
-        "from repro.methods.optim import Adam\n"
         "from repro.runner import _trained_tensors, environment\n"
         "model = torch.nn.Linear(2, 1)\n"
-        "_trained_tensors(model), _trained_tensors(Adam(model.parameters(), lr=0.1)), environment(1)\n"
+        "_trained_tensors(model), environment(1)\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

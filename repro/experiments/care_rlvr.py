@@ -270,7 +270,6 @@ def _update(params: Params, policy, reference, optimizer, parts: list[_Part]) ->
 def run(params: Params, seed: int, rec) -> None:
     import torch
 
-    from repro.methods.optim import Adam
     from repro.tasks import visual_reasoning as vr
 
     ws = params.warm_start
@@ -283,7 +282,7 @@ def run(params: Params, seed: int, rec) -> None:
     reference = vr.build_policy(config, ws.hidden, ws.layers, ws.heads)
     reference.load_state_dict(state)
     reference.requires_grad_(False)
-    optimizer = Adam(policy.parameters(), lr=params.lr, weight_decay=params.weight_decay, decoupled_weight_decay=True)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     rec.snapshot_weights("init", optimizer)
     G, P = params.group_size, params.prompts_per_step
 

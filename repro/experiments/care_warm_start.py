@@ -72,14 +72,13 @@ MECHANISM_DIAGNOSTICS = ()  # supervised warm start: no treatment mechanism
 def run(params: Params, seed: int, rec) -> None:
     import torch
 
-    from repro.methods.optim import Adam
     from repro.methods.sampling import token_logprobs
     from repro.tasks import visual_reasoning as vr
 
     config = vr.TaskConfig(params.grid, params.cell, params.min_objects, params.max_objects, params.noise)
     data_rng, check_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 3])
     model = vr.build_policy(config, params.hidden, params.layers, params.heads)
-    optimizer = Adam(model.parameters(), lr=params.sft_lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=params.sft_lr)
     rec.snapshot_weights("init", optimizer)
     for step in rec.progress(range(params.sft_steps), desc="care warm start"):
         items = config.mixed_items(params.sft_batch, data_rng)

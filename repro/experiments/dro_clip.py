@@ -158,7 +158,6 @@ def run(params: Params, seed: int, rec) -> None:
 
     from repro.methods.contrastive import per_pair_clip_loss
     from repro.methods.group_dro import group_means, robust_loss, update_group_weights
-    from repro.methods.optim import Adam
 
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -182,17 +181,12 @@ def run(params: Params, seed: int, rec) -> None:
 
     decay = [p for name, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in name]
     no_decay = [p for name, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in name)]
-    optimizers = [
-        Adam(
-            decay,
-            lr=params.lr,
-            betas=(0.9, 0.98),
-            eps=1e-6,
-            weight_decay=params.weight_decay,
-            decoupled_weight_decay=True,
-        ),
-        Adam(no_decay, lr=params.lr, betas=(0.9, 0.98), eps=1e-6),
-    ]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": params.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=params.lr,
+        betas=(0.9, 0.98),
+        eps=1e-6,
+    )
     # The groups the objective weighs (ERM logs the same groups' losses): corruption groups when training on
     # corruptions (unless DRO is asked to weigh colours), scene colours otherwise.
     by_corruption = params.augment == "corruptions" and not (
@@ -233,12 +227,11 @@ def run(params: Params, seed: int, rec) -> None:
         else:
             raise ValueError(f"unknown objective {params.objective!r}")
         lr = _cosine_lr(params, step)
-        for optimizer in optimizers:
-            optimizer.lr = lr
-            optimizer.zero_grad()
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad()
         loss.backward()
-        for optimizer in optimizers:
-            optimizer.step()
+        optimizer.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))  # open_clip's training script clamps τ⁻¹ at 100
         if step % params.curve_every == 0 or step == params.steps - 1:

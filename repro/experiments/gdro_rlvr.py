@@ -445,9 +445,9 @@ def _per_bin(name: str, values: np.ndarray) -> dict[str, float]:
 
 def warm_start(policy, data: TaskData, params: Params, rng: np.random.Generator, rec) -> None:
     """Supervised fine-tuning on the warm start's (partial) supervision: cross-entropy on answer tokens."""
-    from repro.methods.optim import Adam
+    import torch
 
-    optimizer = Adam(policy.parameters(), lr=params.sft_lr, weight_decay=0.01, decoupled_weight_decay=True)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=params.sft_lr, weight_decay=0.01)
     policy.train()
     for step in rec.progress(range(params.sft_steps), desc=f"warm start {params.model}"):
         ids, mask, labels = data.sft_batch(rng, params.sft_batch)
@@ -592,7 +592,6 @@ def train_rl(policy, reference, data: TaskData, params: Params, rng, generator, 
 
     from repro.methods.gdro import PassAtKClassifier, PromptGDRO, RolloutGDRO, bin_means, weighted_standard_error
     from repro.methods.grpo import clip_advantages, grpo_loss, kl_k3, ragged_group_advantages
-    from repro.methods.optim import Adam
     from repro.methods.sampling import token_logprobs
 
     n_bar, n_bins = params.mean_rollouts, params.n_bins
@@ -618,9 +617,7 @@ def train_rl(policy, reference, data: TaskData, params: Params, rng, generator, 
         params.dual_lr,
         params.arm_score,
     )
-    optimizer = Adam(
-        policy.parameters(), lr=params.rl_lr, weight_decay=params.weight_decay, decoupled_weight_decay=True
-    )
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=params.rl_lr, weight_decay=params.weight_decay)
     filtered = params.train_top_p < 1.0 or params.train_top_k > 0
     previous_bins = np.zeros(params.prompts_per_step, dtype=np.int64)
     log = []
@@ -711,7 +708,7 @@ def train_rl(policy, reference, data: TaskData, params: Params, rng, generator, 
                 per_response[r] = responses.detach()
                 lengths = completion_mask[r].sum(dim=1).clamp(min=1)
                 kl_token[r] = ((kl_k3(logp.detach(), ref_logp[r]) * completion_mask[r]).sum(dim=1) / lengths).float()
-            torch.nn.utils.clip_grad_norm_(optimizer.params, params.grad_clip)
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), params.grad_clip)
             optimizer.step()
             losses.append(total)
 

@@ -134,7 +134,6 @@ def _neg_log_dispersion(params: Params, dispersion: np.ndarray, reference):
 def run(params: Params, seed: int, rec) -> None:
     import torch  # heavy imports stay inside run(): validating claims and scoring runs never need them
 
-    from repro.methods.optim import Adam
     from repro.methods.preference import preference_loss
 
     rng = np.random.default_rng(seed)
@@ -162,7 +161,7 @@ def run(params: Params, seed: int, rec) -> None:
 
     betas = torch.tensor(params.betas, dtype=torch.float64)[:, None]  # (B, 1)
     logits = torch.nn.Parameter(log_reference.expand(len(params.betas), -1, -1).clone())  # (B, C, K)
-    optimizer = Adam([logits], lr=params.lr)
+    optimizer = torch.optim.Adam([logits], lr=params.lr)
     rec.snapshot_weights("init", optimizer)
     for step in rec.progress(range(params.steps), desc=f"{params.loss}/{params.dispersion}"):
         logp = torch.log_softmax(logits, dim=-1)
