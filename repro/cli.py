@@ -45,21 +45,50 @@ def _collect(args):
     return collect_claims(folder, include_drafts=True)
 
 
+def _print_for_reader(plain: str, view, *, stderr: bool = False) -> None:
+    """What every reviewer verb prints: ``view`` (a rich renderable: a table, markdown) with colour when the stream
+    (stdout, or stderr) is a terminal, else ``plain`` as it is, the text that pipes, scripts and tests read."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if console.is_terminal:
+        console.print(view)
+    else:
+        print(plain, end="", file=console.file)
+
+
+def _print_problems(issues, note: str = "") -> None:
+    """Claim-file problems on stderr: one line each (``file:line: field: reason``), a table on a terminal."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from repro.claims import ClaimError
+
+    table = Table(title=f"{len(issues)} problem(s) in claim files", title_style="bold red", caption=note or None)
+    for column in ("file", "line", "field", "problem"):
+        table.add_column(column, overflow="fold")
+    for issue in issues:
+        table.add_row(*(Text(x) for x in (issue.file, str(issue.line or ""), issue.field or "<file>", issue.reason)))
+    _print_for_reader(f"{ClaimError(issues)}\n" + (f"{note}\n" if note else ""), table, stderr=True)
+
+
 def _report_problems(found) -> None:
     """A command that shows the valid claims prints the others' problems as `repro claims check` does."""
     if found.issues:
-        print(f"{found.problems()}\n(these claims are left out above)", file=sys.stderr)
+        _print_problems(found.issues, "(these claims are left out above)")
 
 
 # ------------------------------------------------------------------ reviewer verbs
 
 
 def cmd_claims_check(args) -> int:
+    from rich.text import Text
+
     found = _collect(args)
     if found is None:
         return 2
     if found.issues:
-        print(found.problems(), file=sys.stderr)
+        _print_problems(found.issues)
         return 1
     claims = found.claims
     papers = {c.paper.arxiv_id for c in claims}
@@ -68,12 +97,14 @@ def cmd_claims_check(args) -> int:
     for c in claims:
         kinds[c.claim.kind] = kinds.get(c.claim.kind, 0) + 1
     detail = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-    print(
-        f"ok: {len(claims)} claims ({detail}) across {len(papers)} papers"
-        + (f"; {drafts} drafts kept out of the workflow" if drafts else "")
+    summary = f"{len(claims)} claims ({detail}) across {len(papers)} papers" + (
+        f"; {drafts} drafts kept out of the workflow" if drafts else ""
     )
+    _print_for_reader(f"ok: {summary}\n", Text.assemble(("ok", "bold green"), f": {summary}"))
     for warning in power_warnings(claims, Path(args.results)):
-        print(f"warning: {warning}", file=sys.stderr)
+        _print_for_reader(
+            f"warning: {warning}\n", Text.assemble(("warning", "bold yellow"), f": {warning}"), stderr=True
+        )
     return 0
 
 
@@ -101,21 +132,38 @@ def power_warnings(claims, results: Path) -> list[str]:
     return out
 
 
+SCALE_STYLES = {"runs": "green", "not_run": "yellow", "-": "dim"}
+"""How `repro claims list` colours a scale's cell on a terminal: runs, declared but not run, not declared."""
+
+
 def cmd_claims_list(args) -> int:
     """The valid claims, their kinds and scales; the others' problems on stderr (exit 1 when there are any)."""
+    from rich.table import Table
+    from rich.text import Text
+
     from repro.claims import SCALES, scale_spec
 
     found = _collect(args)
     if found is None:
         return 2
-    print(f"{'claim':44} {'kind':13} {'paper':14} " + " ".join(f"{s:8}" for s in SCALES))
+    table = Table(header_style="bold")
+    for column in ("claim", "kind", "paper", *SCALES):
+        table.add_column(column, no_wrap=column != "claim", overflow="fold")
+    lines = [f"{'claim':44} {'kind':13} {'paper':14} " + " ".join(f"{s:8}" for s in SCALES)]
     for c in sorted(found.claims, key=lambda c: (c.paper.arxiv_id, c.id)):
         cells = []
         for scale in SCALES:
             spec = scale_spec(c.claim, scale)
             cells.append("-" if spec is None else ("not_run" if spec.not_run else "runs"))
         draft = " (draft)" if c.claim.draft else ""
-        print(f"{c.id + draft:44} {c.claim.kind:13} {c.claim.paper.arxiv:14} " + " ".join(f"{x:8}" for x in cells))
+        lines.append(
+            f"{c.id + draft:44} {c.claim.kind:13} {c.claim.paper.arxiv:14} " + " ".join(f"{x:8}" for x in cells)
+        )
+        claim = Text.assemble(c.id, (draft, "dim italic"))
+        table.add_row(
+            claim, Text(c.claim.kind), Text(c.claim.paper.arxiv), *(Text(x, style=SCALE_STYLES[x]) for x in cells)
+        )
+    _print_for_reader("\n".join(lines) + "\n", table)
     _report_problems(found)
     return 1 if found.issues else 0
 
@@ -168,9 +216,8 @@ def cmd_status(args) -> int:
     """The verdict table of a scale, a reviewer's first read: verdict, effect and what it measures, hypothesis,
     reason and card per claim; flags for rules changed after evidence, fragile and stale verdicts."""
     import pandas as pd
-    from rich.console import Console
 
-    from repro.report import print_status, status_rows
+    from repro.report import status_rows, status_table, status_text
     from repro.schemas import VERDICTS, VerdictRow
 
     failing = [v for v in args.fail_on.split(",") if v] if args.fail_on else []
@@ -201,7 +248,8 @@ def cmd_status(args) -> int:
         )
         return 2
     stale = stale_verdicts(table, results.resolve().parent)
-    print_status(status_rows(table, stale, results / "verdicts" / args.scale), Console())
+    rows = status_rows(table, stale, results / "verdicts" / args.scale)
+    _print_for_reader(status_text(rows), status_table(rows))
     counts = table["verdict"].value_counts().to_dict()
     print(f"\nscale {args.scale}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for flag in FLAGS:
@@ -274,13 +322,17 @@ def cmd_claims_draft(args) -> int:
 
 
 def cmd_seeds(args) -> int:
+    """The seed documents' report: markdown, rendered (headings, tables) on a terminal."""
+    from rich.markdown import Markdown
+
     from repro.seeds import render, seeds_report
 
     found = _collect(args)
     if found is None:
         return 2
     reports, table = seeds_report(Path(args.seeds), found.claims, Path(args.results), args.scale, Path(args.papers))
-    print(render(reports, table, args.scale), end="")
+    text = render(reports, table, args.scale)
+    _print_for_reader(text, Markdown(text))
     _report_problems(found)
     return 1 if found.issues else 0
 

@@ -248,10 +248,17 @@ def module_closure(name: str) -> list[Path]:
     return sorted(f for f in files if f is not None)
 
 
+TEMPLATES = Path(__file__).parent / "templates"
+"""The layout of the verdict cards and the HTML report, which ``repro.report`` renders: part of its code version."""
+
+
 def code_version(*module_names: str) -> str:
-    """Hash of the source of the given modules and their ``repro`` imports (a rerun trigger)."""
+    """Hash of the source of the given modules and their ``repro`` imports, and of ``TEMPLATES`` where
+    ``repro.report`` is among them (a rerun trigger: a changed card layout re-renders the cards)."""
     digest = hashlib.sha256()
     files = sorted({f for name in module_names for f in module_closure(name)})
+    if module_path("repro.report") in files:
+        files += sorted(TEMPLATES.glob("*.j2"))
     for path in files:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())

@@ -8,11 +8,12 @@ about that scale's hypothesis, never the paper's headline number.
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import pandas as pd
 
 from repro.schemas import VERDICTS, VerdictRow, validate
@@ -67,187 +68,121 @@ BORDERLINE = 0.02
 
 
 def render_card(v: dict) -> str:
-    """The verdict card (markdown, beside the verdict JSON and its plot ``<claim>.png``)."""
+    """The verdict card (markdown, beside the verdict JSON and its plot ``<claim>.png``). Its layout is
+    ``templates/card.md.j2``; what is decided here: each ``_<section>(v)`` returns None where its section does
+    not apply, else the section's values, formatted where the wording depends on them (``_fmt`` for the rest)."""
+    template = _templates().get_template("card.md.j2")
+    return template.render(
+        v=v,
+        scope=_scope(v),
+        show_plot=v["verdict"] not in ("not_run", "not_testable"),
+        rule_changed=(v.get("rule") or {}).get("state") == "changed_after_evidence",
+        fragile=bool((v.get("numerics") or {}).get("fragile")),
+        seed=_seed(v),
+        open_question=_open_question(v),
+        notes=v.get("notes"),
+        evidence=_evidence(v),
+        arm_metrics=_arm_metrics(v),
+        controls=_controls(v),
+        mechanism=_mechanism(v),
+        power=_power(v),
+        multiplicity=_multiplicity(v),
+        property=v.get("property"),
+        derivation=_derivation(v),
+        grounding=_grounding(v),
+        integrity=_integrity(v),
+        numerics=_numerics(v),
+        rule=_rule(v),
+        trace=_trace(v),
+        provenance=_provenance(v),
+    )
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """``repro/templates``: markdown unescaped (a card quotes claim text verbatim), HTML autoescaped."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("repro", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["fmt"] = _fmt
+    return env
+
+
+def _scope(v: dict) -> str:
     runs = (v.get("provenance") or {}).get("runs")
     if v["kind"] == "property" and runs:
-        scope = PROPERTY_OF_RUNS_SCOPE.format(runs=runs)
-    else:
-        scope = KIND_SCOPE.get(v["kind"]) or SCOPE[v["scale"]]
-    lines = [
-        f"# {v['verdict'].upper()} — `{v['claim_id']}` (scale: {v['scale']})",
-        "",
-        f"**Tested hypothesis ({v['scale']}):** {v['hypothesis']}",
-        "",
-        f"**Verdict:** {v['verdict']} — {v['reason']}",
-        "",
-        f"> **Scope.** {scope}",
-        "",
-    ]
-    if v["verdict"] not in ("not_run", "not_testable"):
-        lines += [f"![{v['claim_id']}: evidence against the claim]({v['claim_id']}.png)", ""]
-    if (v.get("rule") or {}).get("state") == "changed_after_evidence":
-        lines += ["> **Warning: the decision rule was changed after its evidence existed** (see *Decision rule*).", ""]
-    if (v.get("numerics") or {}).get("fragile"):
-        lines += ["> **Fragile:** the verdict differs under a second numeric environment (see *Numerics*).", ""]
-    lines += [
-        "## Claim",
-        f"- **Statement:** {v['statement']}",
-        f"- **Quote:** “{v['quote']}”",
-        f"- **Paper:** [arXiv:{v['paper']}](https://arxiv.org/abs/{v['paper']}) — {v['paper_title']}; {v['locator']}",
-    ]
-    if v.get("seed_document"):
-        lines.append(
-            f"- **Seed document:** `{v['seed_document']}` — bears on its research question: "
-            f"**{v['seed_relevance']}**" + (f" ({v['seed_note']})" if v.get("seed_note") else "")
-        )
-    if v.get("open_question"):
-        oq = v["open_question"]
-        rests = ", ".join(f"arXiv:{a}" for a in [v["paper"], *oq["rests_on"]])
-        lines.append(
-            f"- **Open research question** posed by `{v['seed_document']}`: no paper makes this claim; repro "
-            f"answers it with its own experiment. It rests on {rests}; the quote is the seed document's."
-            + (f" {oq['note']}" if oq.get("note") else "")
-        )
-    if v.get("notes"):
-        lines.append(f"- **Notes:** {v['notes']}")
-    if v.get("arms"):
-        exp = v["expectation"]
-        lines += [
-            "",
-            "## Evidence",
-            f"Metric: `{v['metric']}` ({'higher' if v['higher_is_better'] else 'lower'} is better).",
-            "",
-            "| arm | role | n | mean | sd | min | median | max |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for name, arm in v["arms"].items():
-            lines.append(
-                f"| {name} | {arm['role']} | {arm['n']} | {_fmt(arm['mean'])} | {_fmt(arm['sd'])} | "
-                f"{_fmt(arm['min'])} | {_fmt(arm['median'])} | {_fmt(arm['max'])} |"
-            )
-        if v.get("decision"):
-            d = v["decision"]
-            effect_name = EFFECT_NAMES[exp["effect"]]
-            level = 1 - 2 * exp["alpha"]
-            lines += [
-                "",
-                f"- **Effect ({effect_name}):** {_fmt(d['estimate'])}, "
-                f"{'prediction interval' if d['mode'] == 'prediction interval' else f'{level:.0%} interval'} "
-                f"[{_fmt(d['lo'])}, {_fmt(d['hi'])}]",
-                f"- **Expectation:** {exp['relation']} θ = {_fmt(exp['value'] if exp['value'] is not None else 0.0)}, "
-                f"margin δ = {_fmt(exp['margin'])}, α = {exp['alpha']}; rule: {d['mode']}",
-                f"- **When it decides:** {decision_rule_text(exp)}",
-                f"- **p (verify) = {_fmt(d['p_verify'], 3)}, p (falsify) = {_fmt(d['p_falsify'], 3)}** — the one-sided "
-                f"p-values of the test that verifies the claim and of the test that falsifies it: at most α = "
-                f"{exp['alpha']} decides that way",
-            ]
-            if v.get("prob_improvement"):
-                pi = v["prob_improvement"]
-                lines.append(
-                    f"- **P(treatment better than baseline):** {_fmt(pi['estimate'], 3)} "
-                    f"[{_fmt(pi['lo'], 3)}, {_fmt(pi['hi'], 3)}] (paired, bootstrap)"
-                )
-            if v.get("bootstrap_cross_check"):
-                b = v["bootstrap_cross_check"]
-                lines.append(f"- Bootstrap cross-check of the effect's interval: [{_fmt(b['lo'])}, {_fmt(b['hi'])}]")
-            if v.get("seeds_needed"):
-                lines.append(f"- **Seeds that would decide it:** about {v['seeds_needed']} (power 0.8)")
-    if v.get("arm_metrics"):
-        level = 1 - 2 * v["expectation"]["alpha"]
-        arm_names = list(v["arms"])
-        lines += [
-            "",
-            f"## All metrics per arm (mean over seeds [{level:.0%} t-interval])",
-            "| metric | " + " | ".join(arm_names) + " |",
-            "|---|" + "---|" * len(arm_names),
-        ]
-        for metric, per_arm in v["arm_metrics"].items():
-            cells = []
-            for arm in arm_names:
-                m = per_arm.get(arm)
-                interval = f" [{_fmt(m['lo'], 3)}, {_fmt(m['hi'], 3)}]" if m and m["lo"] is not None else ""
-                cells.append(f"{_fmt(m['mean'], 3)}{interval}" if m else "–")
-            lines.append(f"| {metric}{' (claim)' if metric == v['metric'] else ''} | " + " | ".join(cells) + " |")
-    lines += _control_lines(v) + _mechanism_lines(v) + _power_lines(v) + _multiplicity_lines(v)
-    if v.get("property"):
-        p = v["property"]
-        lines += [
-            "",
-            "## Property",
-            f"- **Identity:** {v['equation']}",
-            f"- **Instances:** {p['instances']} (violations: {p['violations']}), tolerance {_fmt(v['tolerance'])}",
-            f"- **Largest |lhs − rhs|:** {_fmt(p['max_abs_err'])}",
-            f"- **Perturbed controls:** {p['controls']}, smallest |lhs − rhs| {_fmt(p['control_min_abs_err'])}",
-        ]
-    if v.get("derivation"):
-        d = v["derivation"]
-        lines += [
-            "",
-            "## Derivation",
-            f"- **Formula:** `{d['formula']}`",
-            "",
-            "| input | value | rounding | source |",
-            "|---|---|---|---|",
-        ]
-        for name, inp in d["inputs"].items():
-            lines.append(f"| {name} | {inp['value']:g} | ±{inp['precision'] / 2:g} | {inp['source']} |")
-        lines += [
-            "",
-            f"- **Computed:** {_fmt(d['computed'], 6)} ∈ [{_fmt(d['computed_interval'][0], 6)}, "
-            f"{_fmt(d['computed_interval'][1], 6)}]",
-            f"- **Reported:** {d['reported']['value']:g} ± {d['reported']['precision'] / 2:g} "
-            f"({d['reported']['source']})",
-        ]
-    if (v.get("grounding") or {}).get("cached"):
-        g = v["grounding"]
-        loc = g["location"]
-        where = f"`{g['cache']}/{g['file']}`, line {loc['line']}"
-        where += f", page {loc['page']}" if loc.get("page") else ""
-        where += f", section “{loc['section']}”" if loc.get("section") else ""
-        lines += [
-            "",
-            "## Grounding",
-            f"- **Match:** {g['status']} — score {g['score']:.3f} (grounded ≥ {g['thresholds']['grounded']}, "
-            f"absent < {g['thresholds']['absent']}); exact normalised match: {'yes' if g['exact'] else 'no'}",
-            f"- **Where:** {where}",
-            f"- **Matched passage:** “{g['passage']}”",
-        ]
-        if g["missing"]:
-            lines.append(f"- **Quote words not in the passage (stems):** {', '.join(g['missing'])}")
-        if g["status"] == "grounded" and g["missing"] and g["score"] - g["thresholds"]["grounded"] < BORDERLINE:
-            lines.append(
-                f"- **Borderline:** the score {g['score']:.3f} is within {BORDERLINE} of the grounded threshold "
-                f"{g['thresholds']['grounded']} and quote words are missing from the passage: compare the two by hand"
-            )
-        if g["missing_numbers"]:
-            lines.append(f"- **Quote numbers not in the passage:** {', '.join(g['missing_numbers'])}")
-        lines += ["", "| text searched | complete | best score | source |", "|---|---|---|---|"]
-        for t in g["searched"]:
-            lines.append(f"| {t['file']} | {'yes' if t['complete'] else 'no'} | {t['score']:.3f} | {t['source']} |")
-    if v.get("integrity"):
-        lines += ["", "## Integrity", "| check | passed | detail |", "|---|---|---|"]
-        for c in v["integrity"]:
-            lines.append(f"| {c['name']} | {'yes' if c['passed'] else 'NO'} | {c['detail']} |")
-        for run in v.get("collapsed") or []:
-            lines.append(
-                f"- **Collapsed (a real outcome, not a stub):** `{run['dir']}` trained (weights and curve moved) but "
-                f"its `{run['table']}` outputs are the same for every input"
-            )
-    lines += _numerics_lines(v) + _rule_lines(v)
-    lines += _trace_lines(v)
-    if v.get("provenance"):
-        prov = v["provenance"]
-        lines += [
-            "",
-            "## Provenance",
-            f"- repro {prov['repro']} at commit `{prov['commit']}` (dirty: {prov['dirty']})",
-            f"- Python {prov['python']}, numpy {prov['numpy']}, pandas {prov['pandas']}",
-        ]
-        if prov.get("run_environments"):
-            lines.append(f"- Run environments: {'; '.join(prov['run_environments'])}")
-        if prov.get("runs"):
-            lines.append(f"- Runs: {prov['runs']}")
-    return "\n".join(lines) + "\n"
+        return PROPERTY_OF_RUNS_SCOPE.format(runs=runs)
+    return KIND_SCOPE.get(v["kind"]) or SCOPE[v["scale"]]
+
+
+def _seed(v: dict) -> dict | None:
+    if not v.get("seed_document"):
+        return None
+    note = f" ({v['seed_note']})" if v.get("seed_note") else ""
+    return {"document": v["seed_document"], "relevance": v["seed_relevance"], "note": note}
+
+
+def _open_question(v: dict) -> dict | None:
+    oq = v.get("open_question")
+    if not oq:
+        return None
+    return {
+        "document": v["seed_document"],
+        "rests_on": ", ".join(f"arXiv:{a}" for a in [v["paper"], *oq["rests_on"]]),
+        "note": f" {oq['note']}" if oq.get("note") else "",
+    }
+
+
+def _evidence(v: dict) -> dict | None:
+    if not v.get("arms"):
+        return None
+    return {
+        "direction": "higher" if v["higher_is_better"] else "lower",
+        "arms": list(v["arms"].items()),
+        "decision": _decision(v),
+    }
+
+
+def _decision(v: dict) -> dict | None:
+    d = v.get("decision")
+    if not d:
+        return None
+    exp = v["expectation"]
+    level = 1 - 2 * exp["alpha"]
+    return {
+        **d,
+        "effect_name": EFFECT_NAMES[exp["effect"]],
+        "interval_name": "prediction interval" if d["mode"] == "prediction interval" else f"{level:.0%} interval",
+        "relation": exp["relation"],
+        "theta": exp["value"] if exp["value"] is not None else 0.0,
+        "margin": exp["margin"],
+        "alpha": exp["alpha"],
+        "rule_text": decision_rule_text(exp),
+        "prob_improvement": v.get("prob_improvement"),
+        "bootstrap": v.get("bootstrap_cross_check"),
+        "seeds_needed": v.get("seeds_needed"),
+    }
+
+
+def _arm_metrics(v: dict) -> dict | None:
+    """Each metric's mean [t-interval] per arm, a row per metric; the claim's metric says so."""
+    if not v.get("arm_metrics"):
+        return None
+    arm_names = list(v["arms"])
+    rows = []
+    for metric, per_arm in v["arm_metrics"].items():
+        cells = []
+        for arm in arm_names:
+            m = per_arm.get(arm)
+            interval = f" [{_fmt(m['lo'], 3)}, {_fmt(m['hi'], 3)}]" if m and m["lo"] is not None else ""
+            cells.append(f"{_fmt(m['mean'], 3)}{interval}" if m else "–")
+        rows.append((f"{metric}{' (claim)' if metric == v['metric'] else ''}", cells))
+    return {"level": f"{1 - 2 * v['expectation']['alpha']:.0%}", "arms": arm_names, "rows": rows}
 
 
 def decision_rule_text(exp: dict) -> str:
@@ -282,11 +217,125 @@ def decision_rule_text(exp: dict) -> str:
     raise ValueError(f"unknown relation {relation!r}")
 
 
-def _trace_lines(v: dict) -> list[str]:
-    """The gates in the order they ran; the one that decided the verdict says so (repro.verdict's ``gate``)."""
+def _controls(v: dict) -> dict | None:
+    if not v.get("negative_controls"):
+        return None
+    gaps = [
+        {**g, "passed": "yes" if g["passed"] else "NO", "cleared_by": ", ".join(g["cleared_by"]) or "none"}
+        for g in v["negative_controls"]
+    ]
+    return {"resolution": v["resolution"], "gaps": gaps}
+
+
+def _mechanism(v: dict) -> dict | None:
+    m = v.get("mechanism")
+    if not m:
+        return None
+    return {
+        **m,
+        "word": "≥" if m["relation"] == "at_least" else "≤",
+        "per_seed": ", ".join(_fmt(x, 3) for x in m["values"]),
+        "engaged": "yes" if m["engaged"] else "NO",
+        "per_arm": ", ".join(f"{arm} {_fmt(x, 3)}" for arm, x in m["per_arm"].items()),
+    }
+
+
+def _power(v: dict) -> dict | None:
+    p = v.get("power")
+    if not p:
+        return None
+    return {**p, "can": "can" if p["detects_margin"] else "cannot"}
+
+
+def _multiplicity(v: dict) -> dict | None:
+    m = v.get("multiplicity")
+    return m if m and m["p_verify"] is not None else None
+
+
+def _derivation(v: dict) -> dict | None:
+    d = v.get("derivation")
+    if not d:
+        return None
+    return {
+        "formula": d["formula"],
+        "inputs": [
+            (name, f"{inp['value']:g}", f"{inp['precision'] / 2:g}", inp["source"]) for name, inp in d["inputs"].items()
+        ],
+        "computed": d["computed"],
+        "computed_lo": d["computed_interval"][0],
+        "computed_hi": d["computed_interval"][1],
+        "reported": f"{d['reported']['value']:g}",
+        "reported_rounding": f"{d['reported']['precision'] / 2:g}",
+        "reported_source": d["reported"]["source"],
+    }
+
+
+def _grounding(v: dict) -> dict | None:
+    """Where the quote was found in the cached paper text, and a borderline flag (``BORDERLINE``)."""
+    g = v.get("grounding") or {}
+    if not g.get("cached"):
+        return None
+    loc = g["location"]
+    where = f"`{g['cache']}/{g['file']}`, line {loc['line']}"
+    where += f", page {loc['page']}" if loc.get("page") else ""
+    where += f", section “{loc['section']}”" if loc.get("section") else ""
+    borderline = g["status"] == "grounded" and g["missing"] and g["score"] - g["thresholds"]["grounded"] < BORDERLINE
+    return {
+        "status": g["status"],
+        "score": f"{g['score']:.3f}",
+        "grounded": g["thresholds"]["grounded"],
+        "absent": g["thresholds"]["absent"],
+        "exact": "yes" if g["exact"] else "no",
+        "where": where,
+        "passage": g["passage"],
+        "missing": ", ".join(g["missing"]),
+        "borderline": BORDERLINE if borderline else None,
+        "missing_numbers": ", ".join(g["missing_numbers"]),
+        "searched": [
+            {**t, "complete": "yes" if t["complete"] else "no", "score": f"{t['score']:.3f}"} for t in g["searched"]
+        ],
+    }
+
+
+def _integrity(v: dict) -> dict | None:
+    if not v.get("integrity"):
+        return None
+    checks = [{**c, "passed": "yes" if c["passed"] else "NO"} for c in v["integrity"]]
+    return {"checks": checks, "collapsed": v.get("collapsed") or []}
+
+
+def _numerics(v: dict) -> dict | None:
+    n = v.get("numerics")
+    if not n:
+        return None
+    return {**n, "word": "**FRAGILE**" if n["fragile"] else "stable"}
+
+
+def _rule(v: dict) -> dict | None:
+    r = v.get("rule")
+    if not r:
+        return None
+    state = {
+        "registered": f"registered in the ledger on {r['registered_at']}",
+        "unregistered": "not in the ledger (run `repro preregister`)",
+        "reregistered": f"re-registered on {r['registered_at']} after evidence under an earlier rule: {r['reason']}",
+        "changed_after_evidence": "**CHANGED AFTER EVIDENCE**: this rule differs from the registered rule that "
+        "evidence was already produced under; re-register it explicitly with a reason or restore it",
+    }[r["state"]]
+    return {
+        "fingerprint": r["fingerprint"],
+        "state": state,
+        "diff": r.get("diff") or [],
+        "previous_fingerprint": r["previous"]["fingerprint"] if r.get("diff") else None,
+    }
+
+
+def _trace(v: dict) -> list[tuple[str, str, str]]:
+    """The gates in the order they ran, as (gate, result, detail); the one that decided the verdict says so
+    (repro.verdict's ``gate``)."""
     if not v.get("gates"):
         return []
-    lines = ["", "## Decision trace", "| gate | result | detail |", "|---|---|---|"]
+    rows = []
     for g in v["gates"]:
         if g["gate"] == v["gate"]:
             result = f"**decided: {v['verdict']}**"
@@ -297,110 +346,17 @@ def _trace_lines(v: dict) -> list[str]:
         detail = g["detail"]
         if isinstance(detail, list):
             detail = "; ".join(str(x) for x in detail) or "–"
-        lines.append(f"| {g['gate']} | {result} | {_fmt(detail)} |")
+        rows.append((g["gate"], result, _fmt(detail)))
     if v["gate"] not in {g["gate"] for g in v["gates"]}:  # a gate that records no row of its own (property decision)
-        lines.append(f"| {v['gate']} | **decided: {v['verdict']}** | the verdict's reason, above |")
-    return lines
+        rows.append((v["gate"], f"**decided: {v['verdict']}**", "the verdict's reason, above"))
+    return rows
 
 
-def _control_lines(v: dict) -> list[str]:
-    if not v.get("negative_controls"):
-        return []
-    lines = [
-        "",
-        "## Negative controls (gates: sensitivity, inert treatment)",
-        f"An arm clears a control when the lower bound of its gap exceeds the metric's resolution "
-        f"{_fmt(v['resolution'])} (the smallest difference `{v['metric']}` can honestly resolve).",
-        "",
-        "| control | treatment's gap | lower bound | treatment clears it | arms that clear it |",
-        "|---|---|---|---|---|",
-    ]
-    for g in v["negative_controls"]:
-        lines.append(
-            f"| {g['control']} | {_fmt(g['mean'])} | {_fmt(g['lo'])} | {'yes' if g['passed'] else 'NO'} "
-            f"| {', '.join(g['cleared_by']) or 'none'} |"
-        )
-    return lines
-
-
-def _mechanism_lines(v: dict) -> list[str]:
-    m = v.get("mechanism")
-    if not m:
-        return []
-    word = "≥" if m["relation"] == "at_least" else "≤"
-    per_arm = ", ".join(f"{arm} {_fmt(x, 3)}" for arm, x in m["per_arm"].items())
-    return [
-        "",
-        "## Mechanism (did the treatment's mechanism engage?)",
-        f"- **{m['diagnostic']}** on the treatment: {_fmt(m['mean'])} (per seed: "
-        f"{', '.join(_fmt(x, 3) for x in m['values'])}); engaged needs {word} {_fmt(m['threshold'])}: "
-        f"**{'yes' if m['engaged'] else 'NO'}**",
-        f"- Why this threshold: {m['source']}",
-        f"- Per arm (mean): {per_arm}",
-    ]
-
-
-def _power_lines(v: dict) -> list[str]:
-    p = v.get("power")
-    if not p:
-        return []
-    verdict = "can" if p["detects_margin"] else "cannot"
-    return [
-        "",
-        "## Power",
-        f"- Minimum detectable effect at 80 % power with {p['n']} seeds (sd of the per-seed effect "
-        f"{_fmt(p['sd'])}): **{_fmt(p['mde'])}**; these seeds {verdict} detect the margin δ = {_fmt(p['margin'])}",
-    ]
-
-
-def _multiplicity_lines(v: dict) -> list[str]:
-    m = v.get("multiplicity")
-    if not m or m["p_verify"] is None:
-        return []
-    return [
-        "",
-        "## Multiplicity",
-        f"- {m['method']}, over the paper's {m['m']} reproduction claims at this scale: "
-        f"p (verify) {_fmt(m['p_verify'], 3)} → adjusted {_fmt(m['p_verify_adjusted'], 3)}; "
-        f"p (falsify) {_fmt(m['p_falsify'], 3)} → adjusted {_fmt(m['p_falsify_adjusted'], 3)}",
-    ]
-
-
-def _numerics_lines(v: dict) -> list[str]:
-    n = v.get("numerics")
-    if not n:
-        return []
-    if n["reference_verdict"] is None:
-        return ["", f"- **Numerics:** no decision under `{n['reference']}` for this claim"]
-    word = "**FRAGILE**" if n["fragile"] else "stable"
-    return [
-        "",
-        "## Numerics",
-        f"- {word}: decided `{v['decided']}` here and `{n['reference_verdict']}` under `{n['reference']}`",
-    ]
-
-
-def _rule_lines(v: dict) -> list[str]:
-    r = v.get("rule")
-    if not r:
-        return []
-    state = {
-        "registered": f"registered in the ledger on {r['registered_at']}",
-        "unregistered": "not in the ledger (run `repro preregister`)",
-        "reregistered": f"re-registered on {r['registered_at']} after evidence under an earlier rule: {r['reason']}",
-        "changed_after_evidence": "**CHANGED AFTER EVIDENCE**: this rule differs from the registered rule that "
-        "evidence was already produced under; re-register it explicitly with a reason or restore it",
-    }[r["state"]]
-    lines = ["", "## Decision rule (preregistration)", f"- Fingerprint `{r['fingerprint']}`: {state}"]
-    if r.get("diff"):
-        lines += [
-            "",
-            f"| field | registered (`{r['previous']['fingerprint']}`) | now (`{r['fingerprint']}`) |",
-            "|---|---|---|",
-        ]
-        for key, old, new in r["diff"]:
-            lines.append(f"| {key} | {_fmt(old)} | {_fmt(new)} |")
-    return lines
+def _provenance(v: dict) -> dict | None:
+    prov = v.get("provenance")
+    if not prov:
+        return None
+    return {**prov, "run_environments": prov.get("run_environments"), "runs": prov.get("runs")}
 
 
 def render_plot(v: dict, path: Path) -> None:
@@ -571,38 +527,30 @@ def summary_table(verdicts: list[dict]) -> pd.DataFrame:
 def render_html(
     table: pd.DataFrame, verdicts: list[dict], cards: dict[str, str], plots: dict[str, Path], scale: str
 ) -> str:
+    """The report: a count per verdict, the summary table, then each claim's plot and card
+    (``templates/report.html.j2``, autoescaped: claim text is never markup)."""
     counts = table["verdict"].value_counts()
-    chips = " ".join(
-        f'<span class="v" style="background:{COLORS[k]}">{k}: {counts.get(k, 0)}</span>'
-        for k in VERDICTS
-        if counts.get(k, 0)
-    )
     rows = []
     for r in table.itertuples(index=False):
-        interval = f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if not math.isnan(r.ci_low) else ""
-        rows.append(
-            f"<tr><td><a href='#{html.escape(r.claim_id)}'>{html.escape(r.claim_id)}</a></td><td>{r.kind}</td>"
-            f"<td>{html.escape(r.hypothesis)}</td><td><span class='v' style='background:{COLORS[r.verdict]}'>"
-            f"{r.verdict}</span></td><td>{_fmt(r.effect)} {interval}</td><td>{html.escape(r.reason)}</td></tr>"
-        )
-    sections = []
-    for v in sorted(verdicts, key=lambda v: v["claim_id"]):
-        png = base64.b64encode(Path(plots[v["claim_id"]]).read_bytes()).decode()
-        sections.append(
-            f"<section id='{html.escape(v['claim_id'])}'><img src='data:image/png;base64,{png}'/>"
-            f"<pre>{html.escape(cards[v['claim_id']])}</pre></section>"
-        )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>repro verdicts ({scale})</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #d0d7de;padding:4px 6px;font-size:13px;vertical-align:top}}
-.v{{color:white;border-radius:4px;padding:1px 6px;font-size:12px}}pre{{white-space:pre-wrap;font-size:12px;
-background:#f6f8fa;padding:1em}}img{{max-width:100%}}</style></head><body>
-<h1>repro verdicts — scale <code>{scale}</code></h1>
-<p>{html.escape(SCOPE[scale])}</p><p>{chips}</p>
-<table><tr><th>claim</th><th>kind</th><th>hypothesis tested</th><th>verdict</th><th>effect [interval]</th>
-<th>reason</th></tr>
-{"".join(rows)}</table>{"".join(sections)}</body></html>
-"""
+        interval = f" [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if not math.isnan(r.ci_low) else ""
+        rows.append({**r._asdict(), "effect": f"{_fmt(r.effect)}{interval}"})
+    sections = [
+        {
+            "claim_id": v["claim_id"],
+            "png": base64.b64encode(Path(plots[v["claim_id"]]).read_bytes()).decode(),
+            "card": cards[v["claim_id"]],
+        }
+        for v in sorted(verdicts, key=lambda v: v["claim_id"])
+    ]
+    template = _templates().get_template("report.html.j2")
+    return template.render(
+        scale=scale,
+        scope=SCOPE[scale],
+        counts=[(k, counts[k]) for k in VERDICTS if counts.get(k, 0)],
+        colors=COLORS,
+        rows=rows,
+        sections=sections,
+    )
 
 
 # ------------------------------------------------------------------ repro status
@@ -652,25 +600,25 @@ def status_rows(table: pd.DataFrame, stale: set[str], cards: Path) -> list[Statu
     return rows
 
 
-def print_status(rows: list[StatusRow], console) -> None:
-    """The verdict table: a rich table on a terminal (``console``: a ``rich.console.Console``), else plain text with
-    one head line per claim (grep finds a claim's verdict) and its hypothesis, reason and card below it."""
-    if console.is_terminal:
-        console.print(_status_table(rows))
-        return
-    out = console.file
+def status_text(rows: list[StatusRow]) -> str:
+    """The verdict table as plain text (piped, or read by a script): one head line per claim (grep finds a claim's
+    verdict) and its hypothesis, reason and card below it; ``status_table`` is the terminal's view."""
     width = max([len("claim"), *(len(r.claim_id) for r in rows)])
     effect_width = max([len("effect [interval]"), *(len(r.effect) for r in rows)])
-    print(f"{'claim':{width}}  {'verdict':12}  {'kind':12}  {'effect [interval]':{effect_width}}  measures", file=out)
+    lines = [f"{'claim':{width}}  {'verdict':12}  {'kind':12}  {'effect [interval]':{effect_width}}  measures"]
     for r in rows:
         flags = " ".join(f"[{flag}]" for flag in r.flags)
         head = f"{r.claim_id:{width}}  {r.verdict:12}  {r.kind:12}  {r.effect:{effect_width}}  {r.effect_label}"
-        print(f"{head.rstrip()}  {flags}".rstrip(), file=out)
-        for name, text in (("hypothesis", r.hypothesis), ("reason", r.reason), ("card", r.card)):
-            print(f"    {name}: {text}", file=out)
+        lines.append(f"{head.rstrip()}  {flags}".rstrip())
+        lines += [
+            f"    {name}: {text}"
+            for name, text in (("hypothesis", r.hypothesis), ("reason", r.reason), ("card", r.card))
+        ]
+    return "\n".join(lines) + "\n"
 
 
-def _status_table(rows: list[StatusRow]):
+def status_table(rows: list[StatusRow]):
+    """The verdict table on a terminal: a rich table, verdicts in their report colours."""
     from rich.table import Table
     from rich.text import Text
 

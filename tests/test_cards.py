@@ -4,12 +4,13 @@ that need no training run), and the MLflow description of a card too long for ML
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from repro.cli import main
-from repro.report import decision_rule_text, render_card
+from repro.report import decision_rule_text, render_card, render_html, summary_table
 from repro.tracking import NOTE_LIMIT, run_note
 
 
@@ -143,3 +144,28 @@ def test_mlflow_description_fits_and_points_to_the_whole_card():
     assert short == "# CARD\n\n## Linked training runs\n" + "".join(links)
     many = run_note(card, "c.md", links * 20)
     assert len(many) <= NOTE_LIMIT and "more (tag repro_training_runs)" in many
+
+
+def test_the_report_escapes_claim_text_the_card_quotes_it(copy_claims, tmp_path):
+    verdict, _ = _finalize(copy_claims, "planted-derivation-wrong", tmp_path)
+    verdict["hypothesis"] = "a <b>bold</b> & <script>x()</script> hypothesis"
+    card = render_card(verdict)
+    assert "**Tested hypothesis (ci):** a <b>bold</b> & <script>x()</script> hypothesis" in card  # markdown: verbatim
+    plots = {verdict["claim_id"]: tmp_path / "planted-derivation-wrong.png"}
+    page = render_html(summary_table([verdict]), [verdict], {verdict["claim_id"]: card}, plots, "ci")
+    assert "<script>" not in page and "<b>" not in page
+    assert page.count("a &lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;x()&lt;/script&gt; hypothesis") == 2  # row, card
+
+
+def test_a_changed_card_template_re_renders_the_cards(tmp_path, monkeypatch):
+    """The card layout lives in repro/templates: editing it changes the code version of the rule that writes cards
+    (rules/common.smk verdict_code_version), as editing repro/report.py does, and not that of the decisions."""
+    from repro import plan
+
+    templates = tmp_path / "templates"
+    shutil.copytree(plan.TEMPLATES, templates)
+    monkeypatch.setattr(plan, "TEMPLATES", templates)
+    cards, decisions = plan.code_version("repro.verdict", "repro.report"), plan.code_version("repro.verdict")
+    (templates / "card.md.j2").write_text((templates / "card.md.j2").read_text() + "\n")
+    assert plan.code_version("repro.verdict", "repro.report") != cards
+    assert plan.code_version("repro.verdict") == decisions

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -439,3 +440,30 @@ def test_seeds_reports_while_one_claim_is_being_edited(tmp_path, capsys):
     assert repro_main([*args, "--papers", str(ROOT / "papers")]) == 1
     out, err = capsys.readouterr()
     assert out.count("\n## ") == 4 and "Traceback" not in err and "edited-claim.yaml:" in err
+
+
+def _in_a_terminal(monkeypatch) -> None:
+    """rich treats stdout and stderr as a terminal (as `repro` run by a person), wide enough for whole lines."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def test_list_and_check_in_a_terminal_are_rich_tables(tmp_path, capsys, monkeypatch):
+    _in_a_terminal(monkeypatch)
+    claims = _one_broken(tmp_path)
+    assert repro_main(["claims", "list", "--claims", str(claims)]) == 1
+    raw, err = capsys.readouterr()
+    out, err = _plain(raw), _plain(err)
+    assert "\x1b[" in raw  # coloured
+    assert out.startswith("┏") and "┃ claim " in out and "┃ ci " in out and "│ good-claim " in out
+    assert "1 problem(s) in claim files" in err and "┃ problem " in err and "scales.ci.seeds" in err
+    assert "(these claims are left out above)" in err
+
+    assert repro_main(["claims", "check", "--claims", str(claims)]) == 1
+    err = _plain(capsys.readouterr().err)
+    assert "1 problem(s) in claim files" in err and "┃ file " in err and "edited-claim.yaml" in err
+    assert "1 problem(s) in claim files:" not in err  # the table, not the piped text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from repro.claims import load_claims
@@ -67,3 +69,13 @@ def test_cli_seeds_prints_every_seed(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert out.count("\n## ") == 4 and "000_388b2f79a0c98998.txt" in out and "no verdicts-ci.tsv" in out
+
+
+def test_cli_seeds_in_a_terminal_renders_the_markdown(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    args = ["--claims", str(ROOT / "claims"), "--seeds", str(ROOT / "seeds"), "--papers", str(ROOT / "papers")]
+    assert main(["seeds", "--results", str(tmp_path), *args]) == 0
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
+    assert "Seed documents (4)" in out and "# Seed documents" not in out  # a heading, not its markdown
+    assert "000_388b2f79a0c98998.txt" in out and "| claim |" not in out and "─" in out  # tables drawn, not piped
