@@ -37,7 +37,7 @@ def task_and_model(prompts: int, seed: int, model_dir: Path):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    from repro.experiments.gdro_rlvr import Params, build_policy, chain_sum_data
+    from repro.families.gdro_rlvr.experiment import Params, build_policy, chain_sum_data
     from repro.tasks import chain_sums as cs
 
     torch.manual_seed(seed)

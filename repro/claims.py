@@ -255,7 +255,7 @@ class MechanismCheck(Model):
     method and the verdict is ``inconclusive``."""
 
     diagnostic: Text
-    """A name in the family's ``MECHANISM_DIAGNOSTICS`` (a trusted metric computed from the run's curve)."""
+    """A metric of the family marked ``mechanism=True`` (a trusted metric computed from the run's curve)."""
     relation: Literal["at_least", "at_most"]
     threshold: float
     source: Text
@@ -518,7 +518,6 @@ def parse_claim(path: Path, paper: Paper, repo_root: Path):
 def _registry_issues(claim, file: str, node) -> list[ClaimIssue]:
     """Checks that need the experiment / property registries."""
     from repro import registry
-    from repro.metrics import METRICS
 
     issues: list[ClaimIssue] = []
 
@@ -531,7 +530,8 @@ def _registry_issues(claim, file: str, node) -> list[ClaimIssue]:
         except registry.RegistryError as exc:
             issue(("experiment",), str(exc))
             return issues
-        diagnostics = family.MECHANISM_DIAGNOSTICS
+        metrics = registry.get_metrics(claim.experiment).METRICS
+        diagnostics = registry.mechanism_diagnostics(claim.experiment)
         if claim.mechanism is None and diagnostics:
             issue(
                 ("mechanism",),
@@ -544,13 +544,8 @@ def _registry_issues(claim, file: str, node) -> list[ClaimIssue]:
                 ("mechanism", "diagnostic"),
                 f"{claim.mechanism.diagnostic!r} is not a mechanism diagnostic of {claim.experiment} (has: {known})",
             )
-        if claim.metric not in family.METRICS:
-            issue(
-                ("metric",),
-                f"{claim.metric!r} is not a metric of {claim.experiment} (has: {', '.join(family.METRICS)})",
-            )
-        elif claim.metric not in METRICS:
-            issue(("metric",), f"{claim.metric!r} is not in repro.metrics.METRICS")
+        if claim.metric not in metrics:
+            issue(("metric",), f"{claim.metric!r} is not a metric of {claim.experiment} (has: {', '.join(metrics)})")
         param_issues = []
         for scale in SCALES:
             spec = getattr(claim.scales, scale)

@@ -341,8 +341,8 @@ def cmd_seeds(args) -> int:
 
 
 def cmd_run_arm(args) -> int:
-    from repro.plan import RunSpec
     from repro.runner import run_arm
+    from repro.runspec import RunSpec
 
     record = run_arm(RunSpec.from_json(args.spec), Path(args.out), threads=args.threads)
     print(f"{record['status']} in {record['wall_s']:.2f} s", file=sys.stderr)
@@ -353,7 +353,7 @@ def cmd_compute_metrics(args) -> int:
     import pandas as pd
 
     from repro.files import write_json, write_parquet
-    from repro.metrics import compute_run_metrics
+    from repro.metrics.scoring import compute_run_metrics
 
     try:
         table, diagnostics = compute_run_metrics(Path(args.run))
@@ -386,7 +386,8 @@ def cmd_check_property(args) -> int:
     from repro.claims import scale_spec
     from repro.files import write_json, write_parquet
     from repro.plan import plan_claim
-    from repro.schemas import PropertyInstances, validate
+    from repro.schemas import PropertyInstances
+    from repro.tables import validate
 
     loaded = _load_one(Path(args.claim))
     plan = plan_claim(loaded, args.scale)

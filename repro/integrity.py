@@ -17,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from repro.codekeys import label, module_closure, module_path
 from repro.files import sha256_file, sha256_json
-from repro.plan import RunSpec, arm_key, module_closure, module_path
+from repro.runspec import RunSpec, arm_key
 
 REQUIRED_RECORD_FIELDS = (
     "schema_version",
@@ -40,7 +41,16 @@ REQUIRED_RECORD_FIELDS = (
 MIN_SECONDS_PER_LOGGED_STEP = 1e-5
 """A logged training step faster than 10 µs is not a real optimiser step (catches "trained" in 0 s)."""
 FORBIDDEN_IN_EXPERIMENTS = ("repro.metrics", "repro.stats", "repro.verdict", "repro.integrity")
-"""Experiments measure; they may not import the code that scores or judges them."""
+"""Experiments measure; they may not import the code that scores or judges them (nor any family's metrics)."""
+
+
+def _forbidden(name: str) -> str | None:
+    for forbidden in FORBIDDEN_IN_EXPERIMENTS:
+        if name == forbidden or name.startswith(forbidden + "."):
+            return forbidden
+    if name.startswith("repro.families.") and name.endswith(".metrics"):
+        return name
+    return None
 
 
 @dataclass(frozen=True)
@@ -291,13 +301,12 @@ def check_no_metric_literals(experiment_module: str, claimed: list[tuple[float, 
     """
     files = module_closure(experiment_module)
     module_file = module_path(experiment_module)
-    for forbidden in FORBIDDEN_IN_EXPERIMENTS:
-        if any(name == forbidden or name.startswith(forbidden + ".") for name in _imports(module_file)):
-            return Check(
-                "no_metric_literals",
-                False,
-                f"{module_file.name} imports {forbidden}: experiments may not score themselves",
-            )
+    for forbidden in filter(None, map(_forbidden, sorted(_imports(module_file)))):
+        return Check(
+            "no_metric_literals",
+            False,
+            f"{label(module_file)} imports {forbidden}: experiments may not score themselves",
+        )
     for value, precision in claimed:
         if not _distinctive(value):
             continue
@@ -308,9 +317,10 @@ def check_no_metric_literals(experiment_module: str, claimed: list[tuple[float, 
                     return Check(
                         "no_metric_literals",
                         False,
-                        f"{path.name}:{line} contains the literal {literal!r}, the claimed number {value!r}",
+                        f"{label(path)}:{line} contains the literal {literal!r}, "
+                        f"the claimed number {value!r}",
                     )
-    scanned = ", ".join(sorted(p.name for p in files))
+    scanned = ", ".join(sorted(label(p) for p in files))
     return Check("no_metric_literals", True, f"no claimed number appears as a literal in {scanned}")
 
 

@@ -9,12 +9,7 @@ its ``SCALES[scale]`` overrides, then the claim's arm parameters, then the claim
 
 from __future__ import annotations
 
-import ast
-import functools
-import hashlib
-import importlib.util
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from repro import registry
@@ -25,68 +20,10 @@ from repro.claims import (
     load_claims,
     scale_spec,
 )
-from repro.files import sha256_json
+from repro.runspec import RUNS_DIR, RunSpec, arm_key
 
-RUNS_DIR = Path("results/runs")
 VERDICTS_DIR = Path("results/verdicts")
 PROPERTIES_DIR = Path("results/properties")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    experiment: str
-    scale: str
-    arm_key: str
-    seed: int
-    params: dict = field(hash=False, compare=False)
-    requires: dict[str, RunSpec] = field(default_factory=dict, hash=False, compare=False)
-    """Prerequisite runs (same scale and seed) this run reads, by name — e.g. a shared warm start."""
-
-    @property
-    def dir(self) -> Path:
-        return RUNS_DIR / self.experiment / self.scale / self.arm_key / f"seed{self.seed}"
-
-    @property
-    def run_json(self) -> Path:
-        return self.dir / "run.json"
-
-    @property
-    def metrics(self) -> Path:
-        return self.dir / "metrics.parquet"
-
-    def as_dict(self) -> dict:
-        return {
-            "experiment": self.experiment,
-            "scale": self.scale,
-            "arm_key": self.arm_key,
-            "seed": self.seed,
-            "params": self.params,
-            "requires": {name: req.as_dict() for name, req in sorted(self.requires.items())},
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> RunSpec:
-        requires = {name: cls.from_dict(req) for name, req in data.get("requires", {}).items()}
-        return cls(data["experiment"], data["scale"], data["arm_key"], int(data["seed"]), data["params"], requires)
-
-    @classmethod
-    def from_json(cls, text: str) -> RunSpec:
-        return cls.from_dict(json.loads(text))
-
-    def closure(self) -> list[RunSpec]:
-        """This run and all its prerequisites, prerequisites first."""
-        out: list[RunSpec] = []
-        for req in self.requires.values():
-            out.extend(req.closure())
-        out.append(self)
-        return out
-
-
-def arm_key(experiment: str, scale: str, params: dict) -> str:
-    return sha256_json({"experiment": experiment, "scale": scale, "params": params})[:12]
 
 
 def resolve_params(experiment: str, scale: str, *layers: dict) -> dict:
@@ -101,7 +38,8 @@ def make_run(experiment: str, scale: str, seed: int, *layers: dict) -> RunSpec:
     """The run of ``experiment`` with resolved parameters, and (recursively) its prerequisite runs.
 
     A family that builds on other runs (a warm start shared by every arm, say) defines
-    ``requires(params) -> {name: (experiment, params)}``; each prerequisite is a run of its own,
+    ``requires(params) -> {name: (experiment, params)}`` (:class:`repro.registry.Experiment`); each prerequisite is a
+    run of its own,
     keyed by its own content and therefore computed once and shared. A prerequisite runs at the same
     seed unless the family pins one with ``(experiment, params, seed)``: one checkpoint shared by every
     seed, as papers start every seed's RL from the same base model.
@@ -109,11 +47,9 @@ def make_run(experiment: str, scale: str, seed: int, *layers: dict) -> RunSpec:
     resolved = resolve_params(experiment, scale, *layers)
     family = registry.get_experiment(experiment)
     requires = {}
-    hook = getattr(family, "requires", None)  # optional member of the family protocol
-    if hook is not None:
-        params = family.Params.model_validate(resolved)
-        for name, (dep_experiment, dep_params, *pinned_seed) in hook(params).items():
-            requires[name] = make_run(dep_experiment, scale, pinned_seed[0] if pinned_seed else seed, dep_params)
+    needs = family.requires(family.Params.model_validate(resolved))
+    for name, (dep_experiment, dep_params, *pinned_seed) in needs.items():
+        requires[name] = make_run(dep_experiment, scale, pinned_seed[0] if pinned_seed else seed, dep_params)
     return RunSpec(experiment, scale, arm_key(experiment, scale, resolved), seed, resolved, requires)
 
 
@@ -198,68 +134,3 @@ def build_plan(claims_dir: Path, scale: str, repo_root: Path | None = None) -> P
             for needed in run.closure():
                 runs[needed.dir] = needed
     return Plan(scale, claims, runs)
-
-
-# ------------------------------------------------------------------ code versions
-
-
-def module_path(name: str) -> Path | None:
-    spec = importlib.util.find_spec(name)
-    return Path(spec.origin) if spec is not None and spec.origin else None
-
-
-@functools.cache
-def _repro_imports(name: str) -> frozenset[str]:
-    """``repro.*`` modules imported by module ``name`` (not executed; read with ast)."""
-    path = module_path(name)
-    if path is None:
-        return frozenset()
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith("repro"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("repro"):
-            found.add(node.module)
-            if _is_package(node.module):  # "from repro.methods import preference" imports a submodule
-                for alias in node.names:
-                    candidate = f"{node.module}.{alias.name}"
-                    if importlib.util.find_spec(candidate) is not None:
-                        found.add(candidate)
-    return frozenset(found)
-
-
-def _is_package(name: str) -> bool:
-    spec = importlib.util.find_spec(name)
-    return spec is not None and spec.submodule_search_locations is not None
-
-
-def module_closure(name: str) -> list[Path]:
-    """Source files of ``name`` and every ``repro`` module it imports, transitively."""
-    seen: set[str] = set()
-    todo = [name]
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        todo.extend(_repro_imports(current) - seen)
-    files = {module_path(mod) for mod in seen}
-    return sorted(f for f in files if f is not None)
-
-
-TEMPLATES = Path(__file__).parent / "templates"
-"""The layout of the verdict cards and the HTML report, which ``repro.report`` renders: part of its code version."""
-
-
-def code_version(*module_names: str) -> str:
-    """Hash of the source of the given modules and their ``repro`` imports, and of ``TEMPLATES`` where
-    ``repro.report`` is among them (a rerun trigger: a changed card layout re-renders the cards)."""
-    digest = hashlib.sha256()
-    files = sorted({f for name in module_names for f in module_closure(name)})
-    if module_path("repro.report") in files:
-        files += sorted(TEMPLATES.glob("*.j2"))
-    for path in files:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]

@@ -16,7 +16,8 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from repro.schemas import VERDICTS, VerdictRow, validate
+from repro.schemas import VERDICTS, VerdictRow
+from repro.tables import validate
 from repro.verdict import EFFECT_NAMES, summary_row
 
 SCOPE = {
@@ -473,7 +474,7 @@ PROFILE_COLUMNS = 6
 
 
 def _figure_with_profiles(plt, v: dict):
-    """The effect figure on top, and below it each review profile (repro.metrics.PROFILES) as small multiples:
+    """The effect figure on top, and below it each review profile (each family's ``PROFILES``) as small multiples:
     one panel per profile panel (e.g. per perturbation), one line per arm with its t-interval over seeds."""
     panels = [(name, panel) for name, profile in v["profiles"].items() for panel in profile["panels"]]
     rows = math.ceil(len(panels) / PROFILE_COLUMNS)

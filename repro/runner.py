@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 
 from repro import registry
+from repro.codekeys import run_key
 from repro.files import read_json, sha256_file, write_json, write_parquet
-from repro.plan import RunSpec, arm_key, code_version
-from repro.schemas import validate
+from repro.runspec import RunSpec, arm_key
+from repro.tables import validate
 
 RUN_SCHEMA_VERSION = 2
 """2: weight snapshots record their ``source``, ``n_tensors`` and ``same_as_init``; the numeric environment."""
@@ -42,6 +43,7 @@ class Recorder:
     checkpoint — and what it may read: the checkpoints of its prerequisite runs."""
 
     def __init__(self, out_dir: Path, family, requires: dict[str, RunSpec] | None = None):
+        """``family``: the family's schemas module (:class:`repro.registry.Schemas`): the tables it may write."""
         self.out_dir = Path(out_dir)
         self.family = family
         self.requires = requires or {}
@@ -287,7 +289,7 @@ def run_arm(spec: RunSpec, run_json: Path, threads: int = 1) -> dict[str, Any]:
         "arm_key": spec.arm_key,
         "seed": spec.seed,
         "params": resolved,
-        "code_version": code_version(registry.EXPERIMENTS[spec.experiment]),
+        "code_version": run_key(spec.experiment),
         "git": git_state(Path.cwd()),
         "requires": {
             name: {"dir": str(req.dir), "run_json_sha256": sha256_file(req.run_json)}
@@ -298,7 +300,7 @@ def run_arm(spec: RunSpec, run_json: Path, threads: int = 1) -> dict[str, Any]:
     }
     seed_everything(spec.seed, threads)
     record["environment"] = environment(threads)
-    recorder = Recorder(out_dir, family, spec.requires)
+    recorder = Recorder(out_dir, registry.get_schemas(spec.experiment), spec.requires)
     start = time.perf_counter()
     try:
         family.run(params, spec.seed, recorder)

@@ -41,10 +41,11 @@ from repro.claims import (
 from repro.files import read_json
 from repro.formulas import evaluate
 from repro.grounding import ground_claim
-from repro.metrics import METRICS
+from repro.metrics.tables import RunMetrics
 from repro.paper_cache import PAPERS_DIR, CacheError
 from repro.plan import ClaimPlan
-from repro.schemas import PropertyInstances, RunMetrics, TableError, validate
+from repro.schemas import PropertyInstances
+from repro.tables import TableError, validate
 
 PROB_IMPROVEMENT_SEED = 20240514
 """Fixed random state of the bootstrap behind P(improvement): verdicts are reproducible."""
@@ -170,19 +171,19 @@ def arm_metric_intervals(evidence: dict[str, list[integrity.RunEvidence]], alpha
 
 
 def arm_profiles(evidence: dict[str, list[integrity.RunEvidence]], alpha: float) -> dict[str, dict]:
-    """The family's review profiles (repro.metrics.PROFILES), averaged per arm over seeds at each (panel, x).
+    """The family's review profiles (its metrics module's ``PROFILES``), averaged per arm over seeds at each
+    (panel, x).
 
     Returns {profile: {"x_label", "y_label", "panels": {panel: {arm: {"x", "mean", "lo", "hi"}}}}}.
     """
-    from repro.metrics import PROFILES
-
     out: dict[str, dict] = {}
     for arm, runs in evidence.items():
+        profiles = registry.get_metrics(runs[0].spec.experiment).PROFILES
         for name in runs[0].metrics_status["profiles"]:
             frames = [pd.DataFrame(r.metrics_status["profiles"][name]) for r in runs]
             table = pd.concat(frames, ignore_index=True)
             entry = out.setdefault(
-                name, {"x_label": PROFILES[name].x_label, "y_label": PROFILES[name].y_label, "panels": {}}
+                name, {"x_label": profiles[name].x_label, "y_label": profiles[name].y_label, "panels": {}}
             )
             for panel, rows in table.groupby("panel", sort=True):
                 points = [(float(x), _interval(group["y"].tolist(), alpha)) for x, group in rows.groupby("x")]
@@ -369,7 +370,7 @@ def decide_reproduction(plan: ClaimPlan, root: Path) -> dict:
     out = _base(plan)
     spec = scale_spec(claim, plan.scale)
     exp = spec.expectation
-    metric = METRICS[claim.metric]
+    metric = registry.get_metrics(claim.experiment).METRICS[claim.metric]
     out.update(
         metric=claim.metric,
         higher_is_better=metric.higher_is_better,
@@ -388,7 +389,7 @@ def decide_reproduction(plan: ClaimPlan, root: Path) -> dict:
         return _finish(out, "error", f"{len(errors)} run(s) failed or are missing: {errors[0]}", "error")
 
     all_runs = [r for runs in evidence.values() for r in runs]
-    family_module = registry.EXPERIMENTS[claim.experiment]
+    family_module = registry.module_name(claim.experiment, "experiment")
     precision = exp.precision
     claimed = [(value, precision) for value in iter_numbers(claim)]
     checks = integrity.check_runs(all_runs, family_module, claimed, frozenset(claim.negative_controls))
@@ -450,7 +451,7 @@ def decide_property(plan: ClaimPlan, root: Path) -> dict:
     checks = []
     if plan.arms:
         all_runs = [r for runs in evidence.values() for r in runs]
-        checks += integrity.check_runs(all_runs, registry.EXPERIMENTS[claim.runs.experiment], [])
+        checks += integrity.check_runs(all_runs, registry.module_name(claim.runs.experiment, "experiment"), [])
     main, control = table[~table["control"]], table[table["control"]]
     distinct = main["lhs"].round(12).nunique()
     checks.append(

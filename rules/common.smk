@@ -10,10 +10,10 @@ from repro.claims import ARXIV_VERSIONED, ClaimError
 from repro.files import read_json
 from repro.ledger import LedgerError, ledger_path, read_ledger, register_missing, rule_of, rule_status
 from repro.ledger import record_evidence as record_ledger_evidence
-from repro import registry
 from repro.paper_cache import cache_files
 from repro.jobserver import JobServer
-from repro.plan import build_plan, code_version
+from repro.codekeys import decision_key, metrics_key, property_key, run_key, verdict_key
+from repro.plan import build_plan
 from repro.tracking import tracking_uri
 
 SCALE = config["scale"]
@@ -104,11 +104,11 @@ def run_requirements(wildcards):
 
 
 def run_code_version(wildcards):
-    return code_version(registry.EXPERIMENTS[wildcards.experiment], "repro.runner")
+    return run_key(wildcards.experiment)
 
 
 def metrics_code_version(wildcards):
-    return code_version("repro.metrics", registry.EXPERIMENTS[wildcards.experiment])
+    return metrics_key(wildcards.experiment)
 
 
 def claim_file(wildcards):
@@ -143,15 +143,15 @@ def property_runs(wildcards):
 
 def property_code_version(wildcards):
     check = PLAN.claims[wildcards.claim].loaded.claim.check
-    return code_version(registry.PROPERTIES[check].split(":")[0])
+    return property_key(check)
 
 
 def decision_code_version(wildcards):
-    return code_version("repro.verdict")
+    return decision_key()
 
 
 def verdict_code_version(wildcards):
-    return code_version("repro.verdict", "repro.report", "repro.ledger")
+    return verdict_key()
 
 
 def family_decisions(wildcards):

@@ -159,13 +159,13 @@ def test_the_report_escapes_claim_text_the_card_quotes_it(copy_claims, tmp_path)
 
 def test_a_changed_card_template_re_renders_the_cards(tmp_path, monkeypatch):
     """The card layout lives in repro/templates: editing it changes the code version of the rule that writes cards
-    (rules/common.smk verdict_code_version), as editing repro/report.py does, and not that of the decisions."""
-    from repro import plan
+    (repro.codekeys.verdict_key), as editing repro/report.py does, and not that of the decisions."""
+    from repro import codekeys
 
     templates = tmp_path / "templates"
-    shutil.copytree(plan.TEMPLATES, templates)
-    monkeypatch.setattr(plan, "TEMPLATES", templates)
-    cards, decisions = plan.code_version("repro.verdict", "repro.report"), plan.code_version("repro.verdict")
+    shutil.copytree(codekeys.TEMPLATES, templates)
+    monkeypatch.setattr(codekeys, "TEMPLATES", templates)
+    cards, decisions = codekeys.verdict_key(), codekeys.decision_key()
     (templates / "card.md.j2").write_text((templates / "card.md.j2").read_text() + "\n")
-    assert plan.code_version("repro.verdict", "repro.report") != cards
-    assert plan.code_version("repro.verdict") == decisions
+    assert codekeys.verdict_key() != cards
+    assert codekeys.decision_key() == decisions

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repro import metrics
-from repro.properties import care as care_props
+from repro.families.care_rlvr import metrics as care_metrics
+from repro.families.care_rlvr import properties as care_props
+from repro.families.care_warm_start import metrics as warm_metrics
 
 
 def _answers(correct_by_benchmark):
@@ -25,38 +26,39 @@ def _curve(**columns):
 
 def test_macro_accuracy_is_the_unweighted_mean_of_benchmarks():
     tables = _answers({"count": [True, True, True, False], "compare": [True, False]})
-    assert metrics.macro_accuracy(tables, None) == pytest.approx((75.0 + 50.0) / 2)  # not 4/6 pooled
-    assert metrics.METRICS["accuracy_count"].fn(tables, None) == pytest.approx(75.0)
-    assert np.isnan(metrics.METRICS["accuracy_twostep"].fn(tables, None))  # absent benchmark: an error downstream
+    assert warm_metrics.macro_accuracy(tables, None) == pytest.approx((75.0 + 50.0) / 2)  # not 4/6 pooled
+    assert care_metrics.METRICS["accuracy_count"].fn(tables, None) == pytest.approx(75.0)
+    assert np.isnan(care_metrics.METRICS["accuracy_twostep"].fn(tables, None))  # absent benchmark: an error downstream
 
 
 def test_training_reward_auc_and_path_efficiency_by_hand():
     rising = _curve(
         reward_mean=[0.1] * 2 + [0.2] * 2 + [0.3] * 2 + [0.4] * 2 + [0.5] * 2 + [0.6] * 2 + [0.7] * 2 + [0.8] * 2
     )
-    assert metrics.training_reward_auc({}, rising) == pytest.approx(45.0)
-    assert metrics.training_reward_path_efficiency({}, rising) == pytest.approx(1.0)
+    assert care_metrics.training_reward_auc({}, rising) == pytest.approx(45.0)
+    assert care_metrics.training_reward_path_efficiency({}, rising) == pytest.approx(1.0)
     zigzag = _curve(reward_mean=[0.5, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6])
     # blocks of one step: net +0.1 over a path of 7·0.1
-    assert metrics.training_reward_path_efficiency({}, zigzag) == pytest.approx(1 / 7)
-    assert metrics.training_reward_path_efficiency({}, _curve(reward_mean=[0.4] * 16)) == 0.0
+    assert care_metrics.training_reward_path_efficiency({}, zigzag) == pytest.approx(1 / 7)
+    assert care_metrics.training_reward_path_efficiency({}, _curve(reward_mean=[0.4] * 16)) == 0.0
     falling = _curve(reward_mean=list(np.linspace(0.9, 0.1, 16)))
-    assert metrics.training_reward_path_efficiency({}, falling) == pytest.approx(-1.0)
+    assert care_metrics.training_reward_path_efficiency({}, falling) == pytest.approx(-1.0)
 
 
 def test_training_reward_trend_is_spearmans_rho():
     from scipy import stats
 
-    assert metrics.training_reward_trend({}, _curve(reward_mean=list(np.linspace(0.1, 0.9, 16)))) == pytest.approx(1.0)
-    assert metrics.training_reward_trend({}, _curve(reward_mean=list(np.linspace(0.9, 0.1, 16)))) == pytest.approx(-1.0)
-    assert metrics.training_reward_trend({}, _curve(reward_mean=[0.4] * 16)) == 0.0
+    trend = care_metrics.training_reward_trend
+    assert trend({}, _curve(reward_mean=list(np.linspace(0.1, 0.9, 16)))) == pytest.approx(1.0)
+    assert trend({}, _curve(reward_mean=list(np.linspace(0.9, 0.1, 16)))) == pytest.approx(-1.0)
+    assert care_metrics.training_reward_trend({}, _curve(reward_mean=[0.4] * 16)) == 0.0
     # a rise with ties and setbacks: equals scipy's Spearman ρ (average ranks for ties)
     noisy = [0.1, 0.3, 0.2, 0.3, 0.5, 0.4, 0.6, 0.6, 0.5, 0.8]
     expected = stats.spearmanr(np.arange(len(noisy)), noisy)[0]
-    assert metrics.training_reward_trend({}, _curve(reward_mean=noisy)) == pytest.approx(expected)
+    assert care_metrics.training_reward_trend({}, _curve(reward_mean=noisy)) == pytest.approx(expected)
     # a stationary curve: ρ near 0 with sd about 1/√(n − 1)
     rng = np.random.default_rng(0)
-    rhos = [metrics.training_reward_trend({}, _curve(reward_mean=list(rng.random(64)))) for _ in range(400)]
+    rhos = [care_metrics.training_reward_trend({}, _curve(reward_mean=list(rng.random(64)))) for _ in range(400)]
     assert abs(np.mean(rhos)) < 0.03 and np.std(rhos) == pytest.approx(1 / np.sqrt(63), rel=0.15)
 
 
@@ -73,13 +75,14 @@ def test_signal_bookkeeping_metrics_by_hand():
         policy_decodes=[64, 64],
         step_seconds=[0.1, 0.3],
     )
-    assert metrics.failure_signal_share({}, curve) == pytest.approx(4.0 / 10.0)
-    assert metrics.zero_signal_group_fraction({}, curve) == pytest.approx(4 / 16)
-    assert metrics.rgr_repair_success_rate({}, curve) == pytest.approx(0.75)
-    assert metrics.rgr_extra_decode_fraction({}, curve) == pytest.approx(4 / 128)
-    assert metrics.train_seconds_per_step({}, curve) == pytest.approx(0.2)
+    assert care_metrics.failure_signal_share({}, curve) == pytest.approx(4.0 / 10.0)
+    assert care_metrics.zero_signal_group_fraction({}, curve) == pytest.approx(4 / 16)
+    assert care_metrics.rgr_repair_success_rate({}, curve) == pytest.approx(0.75)
+    assert care_metrics.rgr_extra_decode_fraction({}, curve) == pytest.approx(4 / 128)
+    assert care_metrics.train_seconds_per_step({}, curve) == pytest.approx(0.2)
     silent = curve.assign(advantage_mass=0.0, advantage_mass_failed=0.0, advantage_mass_repaired=0.0, rgr_attempts=0)
-    assert metrics.failure_signal_share({}, silent) == 0.0 and metrics.rgr_repair_success_rate({}, silent) == 0.0
+    assert care_metrics.failure_signal_share({}, silent) == 0.0
+    assert care_metrics.rgr_repair_success_rate({}, silent) == 0.0
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ arm), real training, valid tables, determinism, and metrics computed from what t
 
 import pytest
 
-from repro.metrics import compute_run_metrics
+from repro.metrics.scoring import compute_run_metrics
 from repro.plan import make_run
 from repro.runner import run_arm
 
@@ -85,7 +85,7 @@ def test_same_key_same_predictions_and_seeds_differ(runs, tmp_path):
 
 
 def test_rgr_needs_care():
-    from repro.experiments.care_rlvr import Params
+    from repro.families.care_rlvr.experiment import Params
 
     with pytest.raises(ValueError, match="rgr"):
         Params(method="grpo", rgr=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from repro.experiments import dro_clip
-from repro.metrics import compute_run_metrics
+from repro.families.dro_clip import experiment as dro_clip
+from repro.metrics.scoring import compute_run_metrics
 from repro.plan import make_run
 from repro.runner import run_arm
 

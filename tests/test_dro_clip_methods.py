@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from repro import metrics
+from repro.families.dro_clip import metrics as dro_clip_metrics
+from repro.families.dro_clip.schemas import RetrievalRanks
 from repro.methods.contrastive import per_pair_clip_loss, weighted_clip_loss
 from repro.methods.group_dro import group_means, robust_loss, update_group_weights
-from repro.schemas import RetrievalRanks, validate
+from repro.metrics import estimators
+from repro.tables import validate
 from repro.tasks import shape_captions
 from repro.tasks.image_perturbations import IMPLEMENTATIONS, perturb_images
 from repro.tasks.perturbations import IMAGE_PERTURBATIONS, SEVERITIES, TEXT_PERTURBATIONS, perturb_texts
@@ -183,24 +185,24 @@ def _rank_table() -> pd.DataFrame:
 
 
 def test_recall_at_k_by_hand():
-    assert metrics.recall_at_k(np.array([1, 2, 1, 3, 6]), 1) == pytest.approx(2 / 5)
-    assert metrics.recall_at_k(np.array([1, 2, 1, 3, 6]), 5) == pytest.approx(4 / 5)
+    assert estimators.recall_at_k(np.array([1, 2, 1, 3, 6]), 1) == pytest.approx(2 / 5)
+    assert estimators.recall_at_k(np.array([1, 2, 1, 3, 6]), 5) == pytest.approx(4 / 5)
 
 
 def test_retrieval_metrics_on_toy_rank_table():
     frame = _rank_table()
     tables = {"ranks": frame}
-    assert metrics.clean_r1(tables, None) == pytest.approx(5 / 8)
-    assert metrics.clean_r5(tables, None) == pytest.approx(1.0)
-    assert metrics.worst_corruption_r1(tables, None) == pytest.approx(3 / 8)
-    assert metrics.mean_corruption_r1(tables, None) == pytest.approx((3 / 8 + 7 / 8) / 2)
-    assert metrics.corruption_r1_spread(tables, None) == pytest.approx(0.25)  # sd of {3/8, 7/8}
+    assert dro_clip_metrics.clean_r1(tables, None) == pytest.approx(5 / 8)
+    assert dro_clip_metrics.clean_r5(tables, None) == pytest.approx(1.0)
+    assert dro_clip_metrics.worst_corruption_r1(tables, None) == pytest.approx(3 / 8)
+    assert dro_clip_metrics.mean_corruption_r1(tables, None) == pytest.approx((3 / 8 + 7 / 8) / 2)
+    assert dro_clip_metrics.corruption_r1_spread(tables, None) == pytest.approx(0.25)  # sd of {3/8, 7/8}
     # group 0 (queries 0, 1): clean ranks 1 2 | 1 1 → 3/4; group 1: 1 3 | 4 1 → 2/4
-    assert metrics.worst_group_r1(tables, None) == pytest.approx(0.5)
+    assert dro_clip_metrics.worst_group_r1(tables, None) == pytest.approx(0.5)
     # RSUM = 2·(R@1 + R@5 + R@10): clean 2·(5/8 + 1 + 1) = 5.25; noise 2·(3/8 + 1 + 1) = 4.75;
     # word_swap 2·(7/8 + 7/8 + 7/8) = 5.25 → drops 0.5/5.25 and 0 → mean 0.5/10.5
-    assert metrics.mmi_relative_drop(tables, None) == pytest.approx(0.5 / 10.5)
-    profile = metrics.r1_by_perturbation(tables, None)
+    assert dro_clip_metrics.mmi_relative_drop(tables, None) == pytest.approx(0.5 / 10.5)
+    profile = dro_clip_metrics.r1_by_perturbation(tables, None)
     noise = profile[profile["panel"] == "gaussian_noise"]
     assert noise["x"].tolist() == [0, 1, 2, 3, 4, 5]
     assert noise["y"].tolist() == pytest.approx([5 / 8] + [3 / 8] * 5)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize
 
+from repro.families.gdro_rlvr.metrics import mean_at_8, pass_at_8, worst_tier_pass_at_8
 from repro.methods.gdro import (
     PassAtKClassifier,
     PromptGDRO,
@@ -22,7 +23,7 @@ from repro.methods.gdro import (
     variance_proxy,
     weighted_standard_error,
 )
-from repro.metrics import mean_at_8, pass_at_8, pass_at_k, worst_tier_pass_at_8
+from repro.metrics.estimators import pass_at_k
 from repro.tasks import chain_sums as cs
 from repro.tasks import dapo_math
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repro.experiments import gdro_rlvr
-from repro.metrics import compute_run_metrics
+from repro.families.gdro_rlvr import experiment as gdro_rlvr
+from repro.families.gdro_rlvr.properties import measure_prompt_gdro_budget, measure_rollout_gdro_budget
+from repro.metrics.scoring import compute_run_metrics
 from repro.plan import make_run
-from repro.properties.gdro import measure_prompt_gdro_budget, measure_rollout_gdro_budget
 from repro.runner import run_arm
 
 TINY = {

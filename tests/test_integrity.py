@@ -10,7 +10,7 @@ import pytest
 from repro import integrity, registry
 from repro.files import read_json, sha256_file, write_parquet
 from repro.integrity import RunEvidence
-from repro.metrics import compute_run_metrics
+from repro.metrics.scoring import compute_run_metrics
 from repro.plan import make_run
 from repro.runner import run_arm
 
@@ -53,7 +53,7 @@ def runs(workdir, monkeypatch) -> dict[str, list[RunEvidence]]:
 
 
 def failed_checks(runs: list[RunEvidence], untrained: frozenset[str] = frozenset()) -> list[str]:
-    checks = integrity.check_runs(runs, registry.EXPERIMENTS["planted"], [], untrained)
+    checks = integrity.check_runs(runs, registry.module_name("planted", "experiment"), [], untrained)
     return [c.name for c in checks if not c.passed]
 
 

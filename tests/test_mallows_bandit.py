@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from repro.files import read_json
-from repro.metrics import compute_run_metrics
+from repro.metrics.scoring import compute_run_metrics
 from repro.plan import make_run
 from repro.runner import run_arm
 
@@ -77,7 +77,7 @@ def test_tampered_predictions_are_refused(runs):
 
 
 def test_failure_is_recorded_not_raised(tmp_path, monkeypatch):
-    from repro.experiments import mallows_bandit
+    from repro.families.mallows_bandit import experiment as mallows_bandit
 
     def boom(params, seed, rec):
         raise ValueError("planted failure")

@@ -5,7 +5,10 @@ import math
 import pandas as pd
 import pytest
 
-from repro import metrics
+from repro import registry
+from repro.families.mallows_bandit import metrics as bandit_metrics
+from repro.families.planted import metrics as planted_metrics
+from repro.metrics import scoring
 
 
 def _policy(rows):
@@ -24,18 +27,18 @@ def test_utility_at_kl_budget_interpolates_along_the_sweep():
 
     tables = {"policy": _policy(point(10.0, 0.6) + point(1.0, 0.97) + point(0.1, 0.99))}
     k_small, k_mid = kl(0.6), kl(0.97)
-    assert k_small < metrics.KL_BUDGET < k_mid
-    expected = 0.6 + (0.97 - 0.6) * (metrics.KL_BUDGET - k_small) / (k_mid - k_small)
-    assert metrics.utility_at_kl_budget(tables, None) == pytest.approx(expected)
-    assert metrics.max_utility(tables, None) == pytest.approx(0.99)
+    assert k_small < bandit_metrics.KL_BUDGET < k_mid
+    expected = 0.6 + (0.97 - 0.6) * (bandit_metrics.KL_BUDGET - k_small) / (k_mid - k_small)
+    assert bandit_metrics.utility_at_kl_budget(tables, None) == pytest.approx(expected)
+    assert bandit_metrics.max_utility(tables, None) == pytest.approx(0.99)
     # the single-β metrics read the sweep point whose KL is closest to the budget (β = 1, p = 0.97)
-    assert metrics.expected_utility(tables, None) == pytest.approx(0.97)
-    assert metrics.kl_to_reference(tables, None) == pytest.approx(k_mid)
+    assert bandit_metrics.expected_utility(tables, None) == pytest.approx(0.97)
+    assert bandit_metrics.kl_to_reference(tables, None) == pytest.approx(k_mid)
 
 
 def test_utility_at_kl_budget_never_exceeds_budget_points():
     rows = [(1.0, 0, 0, 0.5, 0.5, 1.0, 0.5), (1.0, 0, 1, 0.5, 0.5, 0.0, 0.5)]  # policy == reference
-    assert metrics.utility_at_kl_budget({"policy": _policy(rows)}, None) == pytest.approx(0.5)
+    assert bandit_metrics.utility_at_kl_budget({"policy": _policy(rows)}, None) == pytest.approx(0.5)
 
 
 def test_heldout_preference_accuracy_counts_ties_half():
@@ -50,7 +53,7 @@ def test_heldout_preference_accuracy_counts_ties_half():
             "logprob_margin": [0.3, 0.2, 0.0, -0.1],
         }
     )
-    value = metrics.heldout_preference_accuracy({"policy": policy, "heldout_pairs": pairs}, None)
+    value = bandit_metrics.heldout_preference_accuracy({"policy": policy, "heldout_pairs": pairs}, None)
     assert value == pytest.approx((1 + 0 + 0.5 + 0) / 4)
 
 
@@ -58,25 +61,26 @@ def test_ranking_accuracy():
     policy = _policy(
         [(1.0, 0, 0, 0.5, 0.3, 1.0, 0.5), (1.0, 0, 1, 0.3, 0.3, 0.5, 0.5), (1.0, 0, 2, 0.2, 0.4, 0.0, 0.5)]
     )
-    assert metrics.ranking_accuracy({"policy": policy}, None) == 1.0
+    assert bandit_metrics.ranking_accuracy({"policy": policy}, None) == 1.0
     reversed_policy = policy.assign(policy_prob=[0.2, 0.3, 0.5])
-    assert metrics.ranking_accuracy({"policy": reversed_policy}, None) == 0.0
+    assert bandit_metrics.ranking_accuracy({"policy": reversed_policy}, None) == 0.0
 
 
 def test_accuracy_and_log_loss():
     items = pd.DataFrame({"item": [0, 1, 2, 3], "label": [1, 0, 1, 0], "prob": [0.9, 0.2, 0.4, 0.5]})
-    assert metrics.accuracy({"items": items}, None) == 0.5  # 0.5 rounds to class 1
+    assert planted_metrics.accuracy({"items": items}, None) == 0.5  # 0.5 rounds to class 1
     expected = -(math.log(0.9) + math.log(0.8) + math.log(0.4) + math.log(0.5)) / 4
-    assert metrics.log_loss({"items": items}, None) == pytest.approx(expected)
+    assert planted_metrics.log_loss({"items": items}, None) == pytest.approx(expected)
 
 
 def test_distinct_output_profiles():
     df = pd.DataFrame({"c": [0, 0, 1, 1, 2, 2], "p": [0.2, 0.8, 0.2, 0.8, 0.8, 0.2]})
-    assert metrics.distinct_output_profiles(df, ("c",), ("p",)) == (3, 2)
-    assert metrics.distinct_output_profiles(df.assign(p=0.5), ("c",), ("p",)) == (3, 1)
+    assert scoring.distinct_output_profiles(df, ("c",), ("p",)) == (3, 2)
+    assert scoring.distinct_output_profiles(df.assign(p=0.5), ("c",), ("p",)) == (3, 1)
 
 
-def test_every_metric_is_registered_with_a_direction():
-    for name, metric in metrics.METRICS.items():
+@pytest.mark.parametrize("family", sorted(registry.FAMILIES))
+def test_every_metric_is_registered_with_a_direction(family):
+    for name, metric in registry.get_metrics(family).METRICS.items():
         assert isinstance(metric.higher_is_better, bool) and metric.description, name
         assert metric.resolution > 0, name

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from repro.integrity import RunEvidence
-from repro.plan import RunSpec
 from repro.report import render_card, render_plot
+from repro.runspec import RunSpec
 from repro.verdict import arm_metric_intervals, arm_profiles
 
 

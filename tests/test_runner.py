@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from repro import registry
-from repro.metrics import MetricsError, compute_run_metrics
+from repro.metrics import MetricsError
+from repro.metrics.scoring import compute_run_metrics
 from repro.plan import make_run
 from repro.runner import Recorder, environment, run_arm
 
@@ -63,7 +64,7 @@ def test_stale_outputs_are_removed_before_a_rerun(tmp_path):
 def snapshot_pair(tmp_path, init, final, between=None) -> dict:
     """run.json's artifacts.weights for 'init' and 'final' snapshots of the given objects, with ``between()``
     called in between (the training)."""
-    recorder = Recorder(tmp_path, registry.get_experiment("planted"))
+    recorder = Recorder(tmp_path, registry.get_schemas("planted"))
     recorder.snapshot_weights("init", init)
     if between is not None:
         between()

@@ -294,7 +294,8 @@ def evaluate_policy(
     """Sample ``samples`` responses per item (the harness of the synthetic benchmarks) and score them.
 
     ``model(images, input_ids=..., ...)`` is a vision-language causal LM (:class:`repro.models.tiny_vlm.TinyVLM`).
-    Returns rows for :class:`repro.schemas.CareAnswers`, item numbers counted within each benchmark.
+    Returns rows for :class:`repro.families.care_warm_start.schemas.CareAnswers`, item numbers counted within each
+    benchmark.
     """
     import functools
 

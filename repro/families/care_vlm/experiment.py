@@ -15,8 +15,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from repro.schemas import CareWarmStartCurve, PredictionTable, VlmBenchmarkAnswers
-
 NOT_IMPLEMENTED = (
     "RL of 7B-8B vision-language models on GPUs (EasyR1/verl) and LMMs-Eval benchmarking are outside repro; "
     "this family documents the full-scale setting only"
@@ -48,7 +46,3 @@ class Params(BaseModel):
 
 
 SCALES = {"ci": {}, "reduced": {}, "full": {}}
-PREDICTIONS = {"answers": PredictionTable(VlmBenchmarkAnswers, ("benchmark", "item"), ("correct",))}
-CURVE = CareWarmStartCurve
-METRICS = ("macro_accuracy", "mathvista_accuracy", "mmmu_pro_standard_accuracy")
-MECHANISM_DIAGNOSTICS = ()  # specified only: its curve (CareWarmStartCurve) carries no CARE bookkeeping

@@ -16,7 +16,7 @@ them (exact match, r ∈ {−1, +1}), updates the online pass@k classifier (§3.
 ``minibatches`` optimiser steps (the official scripts' 256-prompt batch in 128-prompt mini-batches), recording
 each response's loss ℓ_{i,j} (Eq. 6) as it is computed; the adversaries then update from the prompt losses
 ℓ(x_i) (Eq. 7). Evaluation samples ``eval_samples`` completions per held-out prompt at the paper's validation
-settings (T 0.6, top-p 0.8, top-k 20); ``repro.metrics`` turns them into mean@8, pass@8 and per-tier pass@8.
+settings (T 0.6, top-p 0.8, top-k 20); its metrics module turns them into mean@8, pass@8 and per-tier pass@8.
 
 Scales. ci/reduced: a tiny Qwen3 built from a config (three widths standing in for Qwen3-1.7B/4B/8B-Base) on
 :mod:`repro.tasks.chain_sums`; full: the Qwen3-*-Base checkpoints on DAPO-Math-17k-Processed (English), evaluated
@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from repro.schemas import GDRO_MAX_BINS, GdroCurve, GdroSamples, GdroTrainPrompts, PredictionTable
+from repro.families.gdro_rlvr.schemas import GDRO_MAX_BINS, GdroCurve, GdroTrainPrompts
 
 NOT_IMPLEMENTED = None
 
@@ -258,21 +258,6 @@ SCALES = {
         "micro_batch": 4,
     },
 }
-
-PREDICTIONS = {
-    "samples": PredictionTable(GdroSamples, ("prompt_id",), ("correct", "completion_length")),
-    "train_prompts": PredictionTable(GdroTrainPrompts, ("step", "uid"), ("reward_mean",)),
-}
-CURVE = GdroCurve
-METRICS = (
-    "pass_at_8",
-    "mean_at_8",
-    "worst_tier_pass_at_8",
-    *(f"pass_at_8_tier{t}" for t in range(6)),
-    "advantage_weight_tv_from_uniform",
-    "rollout_budget_tv_from_uniform",
-)
-MECHANISM_DIAGNOSTICS = ("advantage_weight_tv_from_uniform", "rollout_budget_tv_from_uniform")
 
 
 def requires(params: Params) -> dict:

@@ -11,8 +11,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from repro.schemas import AlpacaEvalJudgements, PlantedCurve, PredictionTable
-
 NOT_IMPLEMENTED = (
     "8B-parameter preference tuning on GPUs and AlpacaEval 2 judging by an external API are outside repro; "
     "this family documents the full-scale setting only"
@@ -41,7 +39,3 @@ class Params(BaseModel):
 
 
 SCALES = {"ci": {}, "reduced": {}, "full": {}}
-PREDICTIONS = {"judgements": PredictionTable(AlpacaEvalJudgements, ("instruction",), ("preference",))}
-CURVE = PlantedCurve
-METRICS = ("lc_win_rate",)
-MECHANISM_DIAGNOSTICS = ()  # specified only: no run, so no curve to read a mechanism from

@@ -22,7 +22,7 @@ parameter:
 - Negative control: ``shuffle_labels`` replaces every label by a coin flip.
 
 The run writes the learned policy per (context, action) and its log-probability margins on the
-held-out pairs; :mod:`repro.metrics` scores them.
+held-out pairs; :mod:`repro.families.mallows_bandit.metrics` scores them.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from repro.schemas import BanditCurve, BanditHeldoutPairs, BanditPolicy, PredictionTable
 from repro.tasks.mallows import make_preference_bandit
 
 NOT_IMPLEMENTED = None
@@ -93,25 +92,6 @@ SCALES = {
     "reduced": {"contexts": 64, "train_pairs": 64, "steps": 1500},
     "full": {"contexts": 256, "actions": 16, "train_pairs": 128, "demos": 32, "heldout_pairs": 128, "steps": 3000},
 }
-
-PREDICTIONS = {
-    "policy": PredictionTable(BanditPolicy, ("beta", "context"), ("policy_prob",)),
-    "heldout_pairs": PredictionTable(
-        BanditHeldoutPairs, ("beta", "context", "action_a", "action_b"), ("logprob_margin",)
-    ),
-}
-CURVE = BanditCurve
-METRICS = (
-    "utility_at_kl_budget",
-    "expected_utility",
-    "kl_to_reference",
-    "heldout_preference_accuracy",
-    "ranking_accuracy",
-    "max_utility",
-    "neg_log_dispersion_cv",
-    "kl_budget_bracketed",
-)
-MECHANISM_DIAGNOSTICS = ("neg_log_dispersion_cv", "kl_budget_bracketed")
 
 
 def _neg_log_dispersion(params: Params, dispersion: np.ndarray, reference):

@@ -24,7 +24,7 @@ reasoning benchmarks. This family is the same loop at toy size, every step match
 A verified repair is trained as the official rollout hands it back: its response is the decoded continuation
 (the new answer), its prompt the context it was decoded in (image, question, the failed think with the cue, up to
 ``<answer>``); the failure's slot in the batch is the repair's. The run writes the test answers (``answers``)
-and one curve row per step with the bookkeeping that ``repro.metrics`` turns into training efficiency,
+and one curve row per step with the bookkeeping that its metrics module turns into training efficiency,
 smoothness, the share of advantage mass from failures, zero-signal groups and RGR's repair rate and extra
 decodes.
 """
@@ -40,8 +40,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from repro.experiments.care_warm_start import Params as WarmStartParams
-from repro.schemas import CareAnswers, CareCurve, PredictionTable
+from repro.families.care_warm_start.experiment import Params as WarmStartParams
 
 NOT_IMPLEMENTED = None
 
@@ -123,29 +122,6 @@ SCALES = {
         "warm_start": {"sft_steps": 1000, "hidden": 128, "layers": 4},
     },
 }
-PREDICTIONS = {"answers": PredictionTable(CareAnswers, ("benchmark", "item"), ("prediction_token",))}
-CURVE = CareCurve
-METRICS = (
-    "macro_accuracy",
-    "accuracy_count",
-    "accuracy_filter",
-    "accuracy_compare",
-    "accuracy_arith",
-    "accuracy_twostep",
-    "accuracy_distractor",
-    "training_reward_auc",
-    "training_reward_path_efficiency",
-    "training_reward_trend",
-    "failure_signal_share",
-    "zero_signal_group_fraction",
-    "rgr_repair_success_rate",
-    "rgr_extra_decode_fraction",
-    "train_seconds_per_step",
-    "anchored_group_fraction",
-    "rescue_rate",
-    "rgr_repaired_group_fraction",
-)
-MECHANISM_DIAGNOSTICS = ("anchored_group_fraction", "rescue_rate", "rgr_repaired_group_fraction")
 
 
 def requires(params: Params) -> dict:

@@ -150,8 +150,9 @@ class BudgetParams(BaseModel):
 
 def _training_log(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     """(resolved params, train_prompts table) of a completed gdro_rlvr run, after checking the table's hash."""
+    from repro.families.gdro_rlvr.schemas import GdroTrainPrompts
     from repro.files import read_json, sha256_file
-    from repro.schemas import GdroTrainPrompts, validate
+    from repro.tables import validate
 
     record = read_json(Path(run_dir) / "run.json")
     if record["status"] != "completed":

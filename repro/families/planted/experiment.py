@@ -15,8 +15,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from repro.schemas import PlantedCurve, PlantedItems, PredictionTable
-
 NOT_IMPLEMENTED = None
 
 
@@ -53,10 +51,6 @@ COLLAPSE_L1 = 10.0
 
 
 SCALES = {"ci": {}, "reduced": {}, "full": {}}
-PREDICTIONS = {"items": PredictionTable(PlantedItems, ("item",), ("prob",))}
-CURVE = PlantedCurve
-METRICS = ("accuracy", "log_loss", "training_loss_drop")
-MECHANISM_DIAGNOSTICS = ("training_loss_drop",)
 
 
 def run(params: Params, seed: int, rec) -> None:

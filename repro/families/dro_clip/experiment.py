@@ -18,7 +18,7 @@ closed vocabulary. Arms differ only in their parameters:
 
 Evaluation (every arm): distinct-caption scenes, equally many per colour; each query's rank of its match, on
 clean data and on each of Qiu et al.'s perturbations (17 image, 11 text) at severities 1–5, for image→text
-and text→image retrieval. repro.metrics turns the ranks into R@k, worst-corruption recall, MMI-style relative
+and text→image retrieval. Its metrics module turns the ranks into R@k, worst-corruption recall, MMI-style relative
 drop, spread across corruptions and worst-group recall; the run computes none of them.
 
 Full scale (``data: flickr30k`` or ``coco``): an open_clip hub checkpoint (``pretrained``) fine-tuned on a
@@ -36,11 +36,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from repro.schemas import DroClipCurve, PredictionTable, RetrievalRanks
 from repro.tasks.perturbations import CATEGORIES, IMAGE_PERTURBATIONS, SEVERITIES, TEXT_PERTURBATIONS
 
 NOT_IMPLEMENTED = None
-MODEL_CONFIGS = Path(__file__).resolve().parents[1] / "model_configs"
+MODEL_CONFIGS = Path(__file__).resolve().parents[2] / "model_configs"
 CLEAN = "clean"
 
 
@@ -126,20 +125,6 @@ SCALES = {
         "weight_decay": 0.2,
     },
 }
-PREDICTIONS = {"ranks": PredictionTable(RetrievalRanks, ("perturbation", "severity", "direction", "query"), ("rank",))}
-CURVE = DroClipCurve
-METRICS = (
-    "clean_r1",
-    "clean_r5",
-    "worst_corruption_r1",
-    "mean_corruption_r1",
-    "mmi_relative_drop",
-    "corruption_r1_spread",
-    "worst_group_r1",
-    "dro_weight_max_ratio",
-)
-MECHANISM_DIAGNOSTICS = ("dro_weight_max_ratio",)
-PROFILES = ("r1_by_perturbation",)
 
 
 def corruption_groups(params: Params) -> list[str]:

@@ -21,8 +21,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from repro.schemas import CareAnswers, CareWarmStartCurve, PredictionTable
-
 NOT_IMPLEMENTED = None
 
 
@@ -63,10 +61,6 @@ class Params(BaseModel):
 
 
 SCALES = {"ci": {}, "reduced": {}, "full": {}}  # sizes come from care_rlvr (requires), per scale
-PREDICTIONS = {"answers": PredictionTable(CareAnswers, ("benchmark", "item"), ("prediction_token",))}
-CURVE = CareWarmStartCurve
-METRICS = ("macro_accuracy",)
-MECHANISM_DIAGNOSTICS = ()  # supervised warm start: no treatment mechanism
 
 
 def run(params: Params, seed: int, rec) -> None:
