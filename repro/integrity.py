@@ -40,7 +40,20 @@ REQUIRED_RECORD_FIELDS = (
 )
 MIN_SECONDS_PER_LOGGED_STEP = 1e-5
 """A logged training step faster than 10 µs is not a real optimiser step (catches "trained" in 0 s)."""
-FORBIDDEN_IN_EXPERIMENTS = ("repro.metrics", "repro.stats", "repro.verdict", "repro.integrity")
+FORBIDDEN_IN_EXPERIMENTS = (
+    "repro.metrics",
+    "repro.stats",
+    "repro.bootstrap",
+    "repro.multiplicity",
+    "repro.verdict",
+    "repro.verdict_record",
+    "repro.decide_evidence",
+    "repro.decide_gates",
+    "repro.decide_reproduction",
+    "repro.decide_property",
+    "repro.decide_paper",
+    "repro.integrity",
+)
 """Experiments measure; they may not import the code that scores or judges them (nor any family's metrics)."""
 
 
@@ -317,8 +330,7 @@ def check_no_metric_literals(experiment_module: str, claimed: list[tuple[float, 
                     return Check(
                         "no_metric_literals",
                         False,
-                        f"{label(path)}:{line} contains the literal {literal!r}, "
-                        f"the claimed number {value!r}",
+                        f"{label(path)}:{line} contains the literal {literal!r}, the claimed number {value!r}",
                     )
     scanned = ", ".join(sorted(label(p) for p in files))
     return Check("no_metric_literals", True, f"no claimed number appears as a literal in {scanned}")

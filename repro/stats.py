@@ -4,8 +4,11 @@ Method: reference/anchors.md §3 — Student-t intervals over seeds (paired wher
 TOST equivalence and non-inferiority for value claims with a margin declared in advance,
 prediction-interval mode when the paper reports a single run (CORE-Bench, generalised),
 a minimum-effect test for direction claims, the negative-control sensitivity gate, probability
-of improvement with a percentile bootstrap, a seeds-needed estimate, and Holm / Benjamini–Hochberg
-adjustment across a paper's claims.
+of improvement with a percentile bootstrap (repro.bootstrap), a seeds-needed estimate, and Holm /
+Benjamini–Hochberg adjustment across a paper's claims (repro.multiplicity); both are re-exported here.
+
+Its results are records of the verdict (repro.verdict_record): a sample's :class:`Summary` and a decision rule's
+:class:`Decision`.
 
 Conventions: ``alpha`` is the one-sided error rate of each bound, so one-sided decisions read the
 bounds of the two-sided (1 − 2α) interval (90 % for α = 0.05), which is also TOST's interval.
@@ -14,30 +17,35 @@ bounds of the two-sided (1 − 2α) interval (90 % for α = 0.05), which is also
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
 
+from repro.bootstrap import bootstrap_mean_interval, probability_of_improvement
+from repro.multiplicity import benjamini_hochberg, holm
+from repro.verdict_record import Decision, Summary
 
-@dataclass(frozen=True)
-class Summary:
-    """Mean of a sample with its Student-t interval.
-
-    ``lo``/``hi`` are the (1 − 2α) two-sided bounds, i.e. one-sided (1 − α) bounds.
-    """
-
-    n: int
-    mean: float
-    sd: float
-    se: float
-    df: float
-    lo: float
-    hi: float
-    alpha: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+__all__ = [
+    "Decision",
+    "Gap",
+    "Summary",
+    "benjamini_hochberg",
+    "bootstrap_mean_interval",
+    "control_gap",
+    "decide_direction",
+    "decide_prediction",
+    "decide_value",
+    "holm",
+    "minimum_detectable_effect",
+    "paired_effects",
+    "prediction_seeds_needed",
+    "probability_of_improvement",
+    "seeds_needed",
+    "summarize",
+    "t_statistic",
+    "welch",
+]
 
 
 def _t(q: float, df: float) -> float:
@@ -56,7 +64,7 @@ def summarize(x: np.ndarray, alpha: float = 0.05) -> Summary:
     sd = float(x.std(ddof=1))
     se = sd / math.sqrt(n)
     half = _t(1 - alpha, n - 1) * se
-    return Summary(n, mean, sd, se, n - 1, mean - half, mean + half, alpha)
+    return Summary.of(n, mean, sd, se, n - 1, mean - half, mean + half, alpha)
 
 
 def welch(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> Summary:
@@ -71,7 +79,7 @@ def welch(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> Summary:
     mean = float(x.mean() - y.mean())
     half = _t(1 - alpha, df) * se
     sd = math.sqrt(x.var(ddof=1) + y.var(ddof=1))
-    return Summary(x.size + y.size, mean, sd, se, df, mean - half, mean + half, alpha)
+    return Summary.of(x.size + y.size, mean, sd, se, df, mean - half, mean + half, alpha)
 
 
 def paired_effects(treatment: np.ndarray, baseline: np.ndarray, effect: str) -> np.ndarray:
@@ -105,22 +113,6 @@ def _p_less(stat_mean: float, bound: float, se: float, df: float) -> float:
 def t_statistic(mean: float, bound: float, se: float) -> float | None:
     """(mean − bound)/se, or None when there is no spread (the decision then rests on the point values)."""
     return None if se == 0.0 else (mean - bound) / se
-
-
-@dataclass(frozen=True)
-class Decision:
-    outcome: str  # "verified" | "falsified" | "inconclusive"
-    reason: str
-    mode: str
-    estimate: float
-    lo: float
-    hi: float
-    p_verify: float
-    p_falsify: float
-    extra: dict = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def decide_direction(d: Summary, relation: str, margin: float) -> Decision:
@@ -158,7 +150,7 @@ def decide_direction(d: Summary, relation: str, margin: float) -> Decision:
             (f"the {1 - 2 * d.alpha:.0%} interval [{lo:.4g}, {hi:.4g}] contains 0 and reaches δ = {margin:g}"),
         )
     extra = {"t_vs_zero": t_statistic(mean, 0.0, d.se), "t_vs_margin": t_statistic(mean, margin, d.se), "df": d.df}
-    return Decision(outcome, reason, "paired-t direction", d.mean, d.lo, d.hi, p_verify, p_falsify, extra)
+    return Decision.of(outcome, reason, "paired-t direction", d.mean, d.lo, d.hi, p_verify, p_falsify, extra)
 
 
 def decide_value(
@@ -178,60 +170,14 @@ def decide_value(
     """
     if paper_runs == 1:
         raise ValueError("paper_runs == 1 is prediction-interval mode: use decide_prediction")
-    alpha = x.alpha
-    var_ours = x.se**2
-    if paper_sd is not None:
-        var_paper = paper_sd**2 / paper_runs
-        se = math.sqrt(var_ours + var_paper)
-        denom = (var_ours**2 / (x.n - 1) if var_ours else 0.0) + (var_paper**2 / (paper_runs - 1) if var_paper else 0.0)
-        df = (var_ours + var_paper) ** 2 / denom if denom > 0 else float(x.n - 1)
-    else:
-        se, df = x.se, x.df
+    se, df = _value_se(x, paper_sd, paper_runs)
     d = x.mean - theta
-    half1 = _t(1 - alpha, df) * se
-    lo, hi = d - half1, d + half1
+    half1 = _t(1 - x.alpha, df) * se
     if relation == "equal":
-        p_verify = max(_p_greater(d, -margin, se, df), _p_less(d, margin, se, df))
-        half2 = _t(1 - alpha / 2, df) * se
-        lo2, hi2 = d - half2, d + half2
-        p_falsify = min(1.0, 2 * min(_p_less(d, -margin, se, df), _p_greater(d, margin, se, df)))
-        if -margin < lo and hi < margin:
-            outcome, reason = (
-                "verified",
-                f"equivalent to θ = {theta:g}: x̄ − θ ∈ [{lo:.4g}, {hi:.4g}] ⊂ (−δ, δ), δ = {margin:g}",
-            )
-        elif hi2 < -margin or lo2 > margin:
-            outcome, reason = (
-                "falsified",
-                (
-                    f"differs from θ = {theta:g} by more than δ = {margin:g}: "
-                    f"the {1 - alpha:.0%} interval of x̄ − θ is [{lo2:.4g}, {hi2:.4g}]"
-                ),
-            )
-        else:
-            outcome, reason = (
-                "inconclusive",
-                f"x̄ − θ ∈ [{lo:.4g}, {hi:.4g}] neither inside nor clear of ±δ = {margin:g}",
-            )
+        outcome, reason, p_verify, p_falsify = _tost(d, half1, se, df, x.alpha, theta, margin)
         mode = "TOST"
     elif relation in ("at_least", "at_most"):
-        sign = 1.0 if relation == "at_least" else -1.0
-        ds, los, his = sign * d, (lo if sign > 0 else -hi), (hi if sign > 0 else -lo)
-        p_verify = _p_greater(ds, -margin, se, df)
-        p_falsify = _p_less(ds, -margin, se, df)
-        word = "at least" if sign > 0 else "at most"
-        if los > -margin:
-            outcome, reason = (
-                "verified",
-                f"{word} θ − δ: bound {sign * los + theta:.4g} vs θ = {theta:g}, δ = {margin:g}",
-            )
-        elif his < -margin:
-            outcome, reason = "falsified", f"significantly short of θ = {theta:g} by more than δ = {margin:g}"
-        else:
-            outcome, reason = (
-                "inconclusive",
-                f"interval of x̄ − θ [{lo:.4g}, {hi:.4g}] straddles the boundary {-sign * margin:g} (δ = {margin:g})",
-            )
+        outcome, reason, p_verify, p_falsify = _non_inferiority(relation, d, half1, se, df, theta, margin)
         mode = "non-inferiority"
     else:
         raise ValueError(f"not a value relation: {relation!r}")
@@ -242,7 +188,62 @@ def decide_value(
         "t_vs_lower_margin": t_statistic(d, -margin, se),
         "t_vs_upper_margin": t_statistic(d, margin, se),
     }
-    return Decision(outcome, reason, mode, x.mean, x.mean - half1, x.mean + half1, p_verify, p_falsify, extra)
+    return Decision.of(outcome, reason, mode, x.mean, x.mean - half1, x.mean + half1, p_verify, p_falsify, extra)
+
+
+def _value_se(x: Summary, paper_sd: float | None, paper_runs: int | None) -> tuple[float, float]:
+    """SE and df of d = x̄ − θ: our seeds' alone, or with the paper's spread over its runs (Welch df)."""
+    if paper_sd is None:
+        return x.se, x.df
+    var_ours = x.se**2
+    var_paper = paper_sd**2 / paper_runs
+    se = math.sqrt(var_ours + var_paper)
+    denom = (var_ours**2 / (x.n - 1) if var_ours else 0.0) + (var_paper**2 / (paper_runs - 1) if var_paper else 0.0)
+    df = (var_ours + var_paper) ** 2 / denom if denom > 0 else float(x.n - 1)
+    return se, df
+
+
+def _tost(
+    d: float, half1: float, se: float, df: float, alpha: float, theta: float, margin: float
+) -> tuple[str, str, float, float]:
+    """Equivalence (TOST) of d = x̄ − θ within ±δ, with ``half1`` the half-width of its (1 − 2α) interval:
+    (outcome, reason, p_verify, p_falsify)."""
+    lo, hi = d - half1, d + half1
+    p_verify = max(_p_greater(d, -margin, se, df), _p_less(d, margin, se, df))
+    half2 = _t(1 - alpha / 2, df) * se
+    lo2, hi2 = d - half2, d + half2
+    p_falsify = min(1.0, 2 * min(_p_less(d, -margin, se, df), _p_greater(d, margin, se, df)))
+    if -margin < lo and hi < margin:
+        reason = f"equivalent to θ = {theta:g}: x̄ − θ ∈ [{lo:.4g}, {hi:.4g}] ⊂ (−δ, δ), δ = {margin:g}"
+        return "verified", reason, p_verify, p_falsify
+    if hi2 < -margin or lo2 > margin:
+        reason = (
+            f"differs from θ = {theta:g} by more than δ = {margin:g}: "
+            f"the {1 - alpha:.0%} interval of x̄ − θ is [{lo2:.4g}, {hi2:.4g}]"
+        )
+        return "falsified", reason, p_verify, p_falsify
+    reason = f"x̄ − θ ∈ [{lo:.4g}, {hi:.4g}] neither inside nor clear of ±δ = {margin:g}"
+    return "inconclusive", reason, p_verify, p_falsify
+
+
+def _non_inferiority(
+    relation: str, d: float, half1: float, se: float, df: float, theta: float, margin: float
+) -> tuple[str, str, float, float]:
+    """``at_least`` (``at_most`` mirrors it) θ − δ for d = x̄ − θ with one-sided bound ``half1``: (outcome, reason,
+    p_verify, p_falsify)."""
+    lo, hi = d - half1, d + half1
+    sign = 1.0 if relation == "at_least" else -1.0
+    ds, los, his = sign * d, (lo if sign > 0 else -hi), (hi if sign > 0 else -lo)
+    p_verify = _p_greater(ds, -margin, se, df)
+    p_falsify = _p_less(ds, -margin, se, df)
+    word = "at least" if sign > 0 else "at most"
+    if los > -margin:
+        reason = f"{word} θ − δ: bound {sign * los + theta:.4g} vs θ = {theta:g}, δ = {margin:g}"
+        return "verified", reason, p_verify, p_falsify
+    if his < -margin:
+        return "falsified", f"significantly short of θ = {theta:g} by more than δ = {margin:g}", p_verify, p_falsify
+    reason = f"interval of x̄ − θ [{lo:.4g}, {hi:.4g}] straddles the boundary {-sign * margin:g} (δ = {margin:g})"
+    return "inconclusive", reason, p_verify, p_falsify
 
 
 def decide_prediction(
@@ -264,30 +265,18 @@ def decide_prediction(
     df = float(s.n - 1)
     d = s.mean - theta
     verify_margin, falsify_margin = margin - precision / 2, margin + precision / 2
-    h1 = _t(1 - alpha, df) * se  # one-sided bound of the (1 − 2α) interval
+    h = _t(1 - alpha, df) * se  # one-sided bound of the (1 − 2α) interval
     h2 = _t(1 - alpha / 2, df) * se
-    if relation == "equal":
-        p_verify = max(_p_greater(d, -verify_margin, se, df), _p_less(d, verify_margin, se, df))
-        p_falsify = min(1.0, 2 * min(_p_less(d, -falsify_margin, se, df), _p_greater(d, falsify_margin, se, df)))
-        verified = -verify_margin < d - h1 and d + h1 < verify_margin
-        falsified = d + h2 < -falsify_margin or d - h2 > falsify_margin
-        h = h1
-    elif relation in ("at_least", "at_most"):
-        sign = 1.0 if relation == "at_least" else -1.0
-        p_verify = _p_greater(sign * d, -verify_margin, se, df)
-        p_falsify = _p_less(sign * d, -falsify_margin, se, df)
-        verified = sign * d - h1 > -verify_margin
-        falsified = sign * d + h1 < -falsify_margin
-        h = h1
-    else:
-        raise ValueError(f"prediction-interval mode needs equal/at_least/at_most, not {relation!r}")
+    p_verify, p_falsify, verified, falsified = _prediction_tests(
+        relation, d, h, h2, se, df, verify_margin, falsify_margin
+    )
     informative = h < verify_margin
     needed = prediction_seeds_needed(s.sd, verify_margin, alpha) if not informative else None
     if falsified:
         outcome, reason = (
             "falsified",
             f"θ = {theta:g} lies beyond our prediction interval by more than δ = {margin:g} "
-            f"(x̄ = {s.mean:.4g}, x̄ − θ = {d:.4g}, h = {h2 if relation == 'equal' else h1:.4g})",
+            f"(x̄ = {s.mean:.4g}, x̄ − θ = {d:.4g}, h = {h2 if relation == 'equal' else h:.4g})",
         )
     elif verified:
         outcome, reason = (
@@ -306,16 +295,16 @@ def decide_prediction(
             "inconclusive",
             f"x̄ − θ = {d:.4g} ± {h:.4g} is neither inside ±{verify_margin:g} nor clear of ±{falsify_margin:g}",
         )
-    return Decision(
+    return Decision.of(
         outcome,
         reason,
         "prediction interval",
         s.mean,
         s.mean - h,
         s.mean + h,
-        p_verify=p_verify,
-        p_falsify=p_falsify,
-        extra={
+        p_verify,
+        p_falsify,
+        {
             "d": d,
             "h": h,
             "se_pred": se,
@@ -326,6 +315,25 @@ def decide_prediction(
             "t_vs_upper_margin": t_statistic(d, verify_margin, se),
         },
     )
+
+
+def _prediction_tests(
+    relation: str, d: float, h: float, h2: float, se: float, df: float, verify_margin: float, falsify_margin: float
+) -> tuple[float, float, bool, bool]:
+    """TOST (``equal``) or non-inferiority (``at_least``, ``at_most`` mirrors it) on d = x̄ − θ with the prediction
+    interval's bounds ``h`` (1 − 2α) and ``h2`` (1 − α): (p_verify, p_falsify, verified, falsified)."""
+    if relation == "equal":
+        p_verify = max(_p_greater(d, -verify_margin, se, df), _p_less(d, verify_margin, se, df))
+        p_falsify = min(1.0, 2 * min(_p_less(d, -falsify_margin, se, df), _p_greater(d, falsify_margin, se, df)))
+        verified = -verify_margin < d - h and d + h < verify_margin
+        falsified = d + h2 < -falsify_margin or d - h2 > falsify_margin
+        return p_verify, p_falsify, verified, falsified
+    if relation in ("at_least", "at_most"):
+        sign = 1.0 if relation == "at_least" else -1.0
+        p_verify = _p_greater(sign * d, -verify_margin, se, df)
+        p_falsify = _p_less(sign * d, -falsify_margin, se, df)
+        return p_verify, p_falsify, sign * d - h > -verify_margin, sign * d + h < -falsify_margin
+    raise ValueError(f"prediction-interval mode needs equal/at_least/at_most, not {relation!r}")
 
 
 def prediction_seeds_needed(sd: float, margin: float, alpha: float = 0.05, n_max: int = 10_000) -> int | None:
@@ -387,42 +395,6 @@ def control_gap(
     return Gap(name, s, bool(s.lo > margin), paired)
 
 
-def probability_of_improvement(
-    a: np.ndarray, b: np.ndarray, paired: bool, rng: np.random.Generator, n_boot: int = 2000, alpha: float = 0.05
-) -> tuple[float, float, float]:
-    """P̂(A > B) with a percentile-bootstrap (1 − 2α) interval.
-
-    Paired: (1/n) Σ 1(aᵢ > bᵢ) + ½·1(aᵢ = bᵢ). Unpaired: Mann–Whitney U / (n·m).
-    a, b: (n,) and (n,) or (m,). Returns (estimate, lo, hi).
-    """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-
-    def stat(x: np.ndarray, y: np.ndarray) -> float:
-        if paired:
-            return float(np.mean((x > y) + 0.5 * (x == y)))
-        return float(np.mean((x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])))
-
-    est = stat(a, b)
-    boots = np.empty(n_boot)
-    for i in range(n_boot):
-        ia = rng.integers(0, a.size, a.size)
-        ib = ia if paired else rng.integers(0, b.size, b.size)
-        boots[i] = stat(a[ia], b[ib])
-    lo, hi = np.quantile(boots, [alpha, 1 - alpha])
-    return est, float(lo), float(hi)
-
-
-def bootstrap_mean_interval(
-    x: np.ndarray, rng: np.random.Generator, n_boot: int = 5000, alpha: float = 0.05
-) -> tuple[float, float]:
-    """Percentile bootstrap (1 − 2α) interval of the mean; a cross-check only for n ≥ 10."""
-    x = np.asarray(x, float)
-    idx = rng.integers(0, x.size, (n_boot, x.size))
-    means = x[idx].mean(axis=1)
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return float(lo), float(hi)
-
-
 def seeds_needed(
     sd: float, distance: float, alpha: float = 0.05, power: float = 0.8, n_max: int = 10_000
 ) -> int | None:
@@ -438,37 +410,3 @@ def seeds_needed(
         if (_t(1 - alpha, n - 1) + _t(power, n - 1)) * sd / math.sqrt(n) <= distance:
             return n
     return None
-
-
-def holm(pvalues: list[float], max_true: int | None = None) -> list[float]:
-    """Holm step-down adjusted p-values (family-wise error), same order as given.
-
-    ``max_true`` caps the number of null hypotheses that can be true at once (Shaffer 1986, method 1): the k-th
-    smallest p-value (k from 1) is multiplied by min(m − k + 1, max_true) instead of m − k + 1. Used for claims
-    tested in both directions: a claim's "verify" null (effect ≤ 0) and "falsify" null (effect ≥ δ) cannot both
-    hold, so of 2m such hypotheses at most m are true.
-    """
-    p = np.asarray(pvalues, float)
-    m = p.size
-    cap = m if max_true is None else max_true
-    order = np.argsort(p, kind="stable")
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, idx in enumerate(order):
-        running = max(running, min(1.0, min(m - rank, cap) * p[idx]))
-        adjusted[idx] = running
-    return adjusted.tolist()
-
-
-def benjamini_hochberg(pvalues: list[float]) -> list[float]:
-    """Benjamini–Hochberg adjusted p-values (false discovery rate), same order as given."""
-    p = np.asarray(pvalues, float)
-    m = p.size
-    order = np.argsort(p, kind="stable")
-    adjusted = np.empty(m)
-    running = 1.0
-    for rank in range(m - 1, -1, -1):
-        idx = order[rank]
-        running = min(running, p[idx] * m / (rank + 1))
-        adjusted[idx] = running
-    return adjusted.tolist()

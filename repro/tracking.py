@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from repro.files import read_json, sha256_file, sha256_json
+from repro.verdict_record import Verdict, as_verdict
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 MAX_BATCH = 900
@@ -90,8 +91,6 @@ def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
 
 def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
     """Write verdicts and their training runs to MLflow. Returns a receipt (ids and counts)."""
-    from mlflow.entities import Metric
-
     client = _client(uri)
     receipt: dict[str, Any] = {
         "uri": uri,
@@ -102,102 +101,127 @@ def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
         "created": 0,
         "unchanged": 0,
     }
-    verdicts = [read_json(p) for p in verdict_files]
-    by_paper: dict[str, list[tuple[Path, dict]]] = defaultdict(list)
-    for path, v in zip(verdict_files, verdicts, strict=True):
-        by_paper[v["paper"].split("v")[0]].append((Path(path), v))
+    by_paper: dict[str, list[tuple[Path, Verdict]]] = defaultdict(list)
+    for path in verdict_files:
+        v = as_verdict(read_json(path))
+        by_paper[v.paper.split("v")[0]].append((Path(path), v))
 
     for arxiv_id, items in sorted(by_paper.items()):
-        experiment_id = _experiment_id(client, arxiv_id, items[0][1]["paper_title"])
+        experiment_id = _experiment_id(client, arxiv_id, items[0][1].paper_title)
         receipt["experiments"][arxiv_id] = experiment_id
         claim_runs: dict[str, str] = {}
         cards: dict[str, Path] = {}
         run_users: dict[str, list[str]] = defaultdict(list)
-        for path, v in sorted(items, key=lambda item: item[1]["claim_id"]):
-            card, plot = path.with_suffix(".md"), path.with_suffix(".png")
-            cards[v["claim_id"]] = card
-            content = sha256_json({"json": sha256_file(path), "card": sha256_file(card), "png": sha256_file(plot)})
-            run_id, created = _upsert(
-                client, experiment_id, f"{v['claim_id']}@{scale}", content, f"{v['claim_id']} [{scale}]"
-            )
-            claim_runs[v["claim_id"]] = run_id
-            receipt["claims"][v["claim_id"]] = run_id
-            for arm in (v.get("arms") or {}).values():
-                for seed in arm["seeds"]:
-                    run_users[f"{arm['run_dir']}/seed{seed}"].append(v["claim_id"])
-            if not created:
-                receipt["unchanged"] += 1
-                continue
-            receipt["created"] += 1
-            row_metrics = {
-                "effect": (v.get("decision") or {}).get("estimate"),
-                "ci_low": (v.get("decision") or {}).get("lo"),
-                "ci_high": (v.get("decision") or {}).get("hi"),
-                "p_verify": (v.get("decision") or {}).get("p_verify"),
-                "p_falsify": (v.get("decision") or {}).get("p_falsify"),
-                "n_seeds": (v.get("effect_summary") or {}).get("n"),
-                "prob_improvement": (v.get("prob_improvement") or {}).get("estimate"),
-                "theta": (v.get("expectation") or {}).get("value"),
-                "margin": (v.get("expectation") or {}).get("margin"),
-                "p_verify_adjusted": (v.get("multiplicity") or {}).get("p_verify_adjusted"),
-                "p_falsify_adjusted": (v.get("multiplicity") or {}).get("p_falsify_adjusted"),
-                "mde": (v.get("power") or {}).get("mde"),
-            }
-            if v.get("derivation"):
-                row_metrics.update(
-                    effect=v["derivation"]["computed"],
-                    ci_low=v["derivation"]["computed_interval"][0],
-                    ci_high=v["derivation"]["computed_interval"][1],
-                    theta=v["derivation"]["reported"]["value"],
-                )
-            if v.get("property"):
-                row_metrics.update(effect=v["property"]["max_abs_err"])
-            tags = [
-                ("repro_claim_id", v["claim_id"]),
-                ("repro_scale", scale),
-                ("repro_kind", v["kind"]),
-                ("repro_verdict", v["verdict"]),
-                ("repro_hypothesis", v["hypothesis"][:5000]),
-                ("repro_reason", v["reason"][:5000]),
-                ("repro_paper", v["paper"]),
-                ("repro_seed_document", v.get("seed_document") or ""),
-                ("repro_seed_relevance", v.get("seed_relevance") or ""),
-                ("repro_open_question", "true" if v.get("open_question") else "false"),
-                ("repro_gate", v["gate"]),
-                (
-                    "repro_rule_changed_after_evidence",
-                    "true" if (v.get("rule") or {}).get("state") == "changed_after_evidence" else "false",
-                ),
-                ("repro_fragile", "true" if (v.get("numerics") or {}).get("fragile") else "false"),
-                ("mlflow.note.content", run_note(card.read_text(encoding="utf-8"), card.name, [])),
-            ]
-            metrics = [Metric(k, float(x), 0, 0) for k, x in row_metrics.items() if x is not None]
-            params = [
-                ("metric", v.get("metric") or ""),
-                ("relation", (v.get("expectation") or {}).get("relation", "")),
-                ("effect_type", (v.get("expectation") or {}).get("effect", "")),
-            ]
-            _log_batch(client, run_id, metrics=metrics, params=params, tags=tags)
-            for artifact in (path, card, plot):
-                client.log_artifact(run_id, str(artifact))
-            client.set_terminated(run_id, "FINISHED")
-
-        links: dict[str, list[str]] = defaultdict(list)
-        for run_dir, users in sorted(run_users.items()):
-            run_id = _sync_training_run(
-                client, experiment_id, Path(run_dir), sorted(set(users)), claim_runs[sorted(users)[0]], receipt
-            )
-            for user in set(users):
-                links[user].append(run_id)
-        for claim_id, run_ids in links.items():
-            run = client.get_run(claim_runs[claim_id])
-            card = cards[claim_id]
-            listing = [f"- [{rid}](#/experiments/{experiment_id}/runs/{rid})\n" for rid in run_ids]
-            note = run_note(card.read_text(encoding="utf-8"), card.name, listing)
-            if run.data.tags.get("mlflow.note.content") != note:
-                client.set_tag(claim_runs[claim_id], "mlflow.note.content", note)
-            client.set_tag(claim_runs[claim_id], "repro_training_runs", ",".join(run_ids)[:5000])
+        for path, v in sorted(items, key=lambda item: item[1].claim_id):
+            cards[v.claim_id] = path.with_suffix(".md")
+            claim_runs[v.claim_id] = _sync_claim_run(client, experiment_id, path, v, scale, receipt)
+            receipt["claims"][v.claim_id] = claim_runs[v.claim_id]
+            for arm in (v.arms or {}).values():
+                for seed in arm.seeds:
+                    run_users[f"{arm.run_dir}/seed{seed}"].append(v.claim_id)
+        _link_training_runs(client, experiment_id, run_users, claim_runs, cards, receipt)
     return receipt
+
+
+def _sync_claim_run(client, experiment_id: str, path: Path, v: Verdict, scale: str, receipt: dict) -> str:
+    """The claim × scale run of verdict ``v`` (its JSON at ``path``, card and plot beside it); written only when
+    one of the three changed since the last sync."""
+    from mlflow.entities import Metric
+
+    card, plot = path.with_suffix(".md"), path.with_suffix(".png")
+    content = sha256_json({"json": sha256_file(path), "card": sha256_file(card), "png": sha256_file(plot)})
+    run_id, created = _upsert(client, experiment_id, f"{v.claim_id}@{scale}", content, f"{v.claim_id} [{scale}]")
+    if not created:
+        receipt["unchanged"] += 1
+        return run_id
+    receipt["created"] += 1
+    metrics = [Metric(k, float(x), 0, 0) for k, x in _claim_metrics(v).items() if x is not None]
+    exp = v.expectation or {}
+    params = [
+        ("metric", v.metric or ""),
+        ("relation", exp["relation"] if exp else ""),
+        ("effect_type", exp["effect"] if exp else ""),
+    ]
+    _log_batch(client, run_id, metrics=metrics, params=params, tags=_claim_tags(v, scale, card))
+    for artifact in (path, card, plot):
+        client.log_artifact(run_id, str(artifact))
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def _claim_metrics(v: Verdict) -> dict[str, Any]:
+    """The claim run's metrics (None: not logged): the effect with its interval, p-values raw and adjusted, θ, δ."""
+    d, exp, m = v.decision, v.expectation or {}, v.multiplicity
+    metrics = {
+        "effect": d.estimate if d is not None else None,
+        "ci_low": d.lo if d is not None else None,
+        "ci_high": d.hi if d is not None else None,
+        "p_verify": d.p_verify if d is not None else None,
+        "p_falsify": d.p_falsify if d is not None else None,
+        "n_seeds": v.effect_summary.n if v.effect_summary is not None else None,
+        "prob_improvement": v.prob_improvement.estimate if v.prob_improvement is not None else None,
+        "theta": exp["value"] if exp else None,
+        "margin": exp["margin"] if exp else None,
+        "p_verify_adjusted": m.p_verify_adjusted if m is not None else None,
+        "p_falsify_adjusted": m.p_falsify_adjusted if m is not None else None,
+        "mde": v.power.mde if v.power is not None else None,
+    }
+    if v.derivation is not None:
+        metrics.update(
+            effect=v.derivation.computed,
+            ci_low=v.derivation.computed_interval[0],
+            ci_high=v.derivation.computed_interval[1],
+            theta=v.derivation.reported["value"],
+        )
+    if v.property_result is not None:
+        metrics.update(effect=v.property_result.max_abs_err)
+    return metrics
+
+
+def _claim_tags(v: Verdict, scale: str, card: Path) -> list[tuple[str, str]]:
+    return [
+        ("repro_claim_id", v.claim_id),
+        ("repro_scale", scale),
+        ("repro_kind", v.kind),
+        ("repro_verdict", v.verdict),
+        ("repro_hypothesis", v.hypothesis[:5000]),
+        ("repro_reason", v.reason[:5000]),
+        ("repro_paper", v.paper),
+        ("repro_seed_document", v.seed_document or ""),
+        ("repro_seed_relevance", v.seed_relevance or ""),
+        ("repro_open_question", "true" if v.open_question else "false"),
+        ("repro_gate", v.gate),
+        ("repro_rule_changed_after_evidence", "true" if v.rule_changed else "false"),
+        ("repro_fragile", "true" if v.fragile else "false"),
+        ("mlflow.note.content", run_note(card.read_text(encoding="utf-8"), card.name, [])),
+    ]
+
+
+def _link_training_runs(
+    client,
+    experiment_id: str,
+    run_users: dict[str, list[str]],
+    claim_runs: dict[str, str],
+    cards: dict[str, Path],
+    receipt: dict,
+) -> None:
+    """Each training run (``run_users``: run folder → the claims that use it), nested under the first claim run
+    that uses it and listed in the description and ``repro_training_runs`` tag of every claim run that does."""
+    links: dict[str, list[str]] = defaultdict(list)
+    for run_dir, users in sorted(run_users.items()):
+        run_id = _sync_training_run(
+            client, experiment_id, Path(run_dir), sorted(set(users)), claim_runs[sorted(users)[0]], receipt
+        )
+        for user in set(users):
+            links[user].append(run_id)
+    for claim_id, run_ids in links.items():
+        run = client.get_run(claim_runs[claim_id])
+        card = cards[claim_id]
+        listing = [f"- [{rid}](#/experiments/{experiment_id}/runs/{rid})\n" for rid in run_ids]
+        note = run_note(card.read_text(encoding="utf-8"), card.name, listing)
+        if run.data.tags.get("mlflow.note.content") != note:
+            client.set_tag(claim_runs[claim_id], "mlflow.note.content", note)
+        client.set_tag(claim_runs[claim_id], "repro_training_runs", ",".join(run_ids)[:5000])
 
 
 def run_note(card: str, card_name: str, links: list[str]) -> str:

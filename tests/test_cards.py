@@ -50,6 +50,9 @@ def test_a_property_of_random_instances_says_so(copy_claims, tmp_path, monkeypat
 def _reproduction(relation: str, value: float | None, **extra) -> dict:
     """A reproduction verdict as repro.verdict.finalize writes it, reduced to what the card reads."""
     decision = {"estimate": 0.79, "lo": 0.77, "hi": 0.81, "mode": "non-inferiority", "p_verify": 0.2, "p_falsify": 0.3}
+    decision |= {"outcome": "inconclusive", "reason": "r", "extra": {}}
+    arm = {"role": "treatment", "params_key": "0" * 12, "run_dir": "results/runs/planted/ci/000000000000"}
+    arm |= {"seeds": [0, 1, 2], "values": [0.78, 0.79, 0.8], "all_metrics_mean": {"accuracy": 0.79}}
     return {
         "claim_id": "c",
         "kind": "reproduction",
@@ -66,7 +69,7 @@ def _reproduction(relation: str, value: float | None, **extra) -> dict:
         "locator": "l",
         "metric": "accuracy",
         "higher_is_better": True,
-        "arms": {"a": {"role": "treatment", "n": 3, "mean": 0.79, "sd": 0.01, "min": 0.78, "median": 0.79, "max": 0.8}},
+        "arms": {"a": {**arm, "n": 3, "mean": 0.79, "sd": 0.01, "min": 0.78, "median": 0.79, "max": 0.8}},
         "expectation": {"effect": "value", "relation": relation, "value": value, "margin": 0.02, "alpha": 0.05},
         "decision": decision,
         "gates": [

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from repro import stats
-from repro.verdict import apply_multiplicity, apply_numerics, control_gaps
+from repro.verdict import Verdict, apply_multiplicity, apply_numerics, control_gaps
 
 CONTROL = np.array([40.0, 41.0, 40.5, 39.5, 40.0])
 VALUES = {
@@ -22,29 +22,38 @@ def _gaps(values, treatment, resolution=1.0):
 
 def test_an_arm_clears_a_control_by_more_than_the_metrics_resolution():
     g = _gaps(VALUES, "learner")
-    assert g["passed"] and g["cleared_by"] == ["learner"]
-    assert g["lo"] == pytest.approx(stats.summarize(VALUES["learner"] - CONTROL).lo)
-    assert not _gaps(VALUES, "learner", resolution=7.0)["passed"]  # resolution above the gap
+    assert g.passed and g.cleared_by == ["learner"]
+    assert g.lo == pytest.approx(stats.summarize(VALUES["learner"] - CONTROL).lo)
+    assert not _gaps(VALUES, "learner", resolution=7.0).passed  # resolution above the gap
 
 
 def test_inert_treatment_is_told_apart_from_an_insensitive_evaluation():
     g = _gaps(VALUES, "inert")
-    assert not g["passed"] and g["cleared_by"] == ["learner"]  # the evaluation can tell: the treatment is inert
+    assert not g.passed and g.cleared_by == ["learner"]  # the evaluation can tell: the treatment is inert
     alone = {k: VALUES[k] for k in ("inert", "noise", "control")}
-    assert _gaps(alone, "inert")["cleared_by"] == []  # nothing clears the control: insensitive
+    assert _gaps(alone, "inert").cleared_by == []  # nothing clears the control: insensitive
 
 
-def _decision(claim_id, outcome, p_verify, p_falsify, alpha=0.05):
-    d = {"p_verify": p_verify, "p_falsify": p_falsify} if p_verify is not None else None
-    return {
-        "claim_id": claim_id,
-        "verdict": outcome,
-        "reason": "raw",
-        "gate": "decision",
-        "gates": [],
-        "decision": d,
-        "expectation": {"alpha": alpha},
-    }
+def _decision(claim_id, outcome, p_verify, p_falsify, alpha=0.05, **extra) -> Verdict:
+    d = None
+    if p_verify is not None:
+        d = {"outcome": outcome, "reason": "raw", "mode": "TOST", "estimate": 0.0, "lo": 0.0, "hi": 0.0}
+        d |= {"p_verify": p_verify, "p_falsify": p_falsify, "extra": {}}
+    claim = {"kind": "reproduction", "scale": "ci", "hypothesis": "h", "statement": "s", "quote": "q"}
+    claim |= {"paper": "0000.00001v1", "paper_title": "t", "locator": "l"}
+    return Verdict.from_dict(
+        {
+            **claim,
+            "claim_id": claim_id,
+            "verdict": outcome,
+            "reason": "raw",
+            "gate": "decision",
+            "gates": [],
+            "decision": d,
+            "expectation": {"alpha": alpha},
+            **extra,
+        }
+    )
 
 
 def test_holm_turns_a_borderline_verified_into_inconclusive():
@@ -53,27 +62,28 @@ def test_holm_turns_a_borderline_verified_into_inconclusive():
         _decision("b", "falsified", 0.999, 0.0001),  # strong: survives
         _decision("c", "invalid", None, None),  # stopped by a gate: p = 1, still in the family
     ]
-    a, b, c = (dict(f, gates=[]) for f in family)
+    a, b, c = (f.model_copy(deep=True) for f in family)
     apply_multiplicity(a, family)
     apply_multiplicity(b, family)
     apply_multiplicity(c, family)
-    assert a["verdict"] == "inconclusive" and a["gate"] == "multiplicity"
-    assert a["multiplicity"]["p_verify_adjusted"] == pytest.approx(0.06)  # 3 claims: 0.02 × 3
-    assert "family-wise" in a["reason"]
-    assert b["verdict"] == "falsified" and b["multiplicity"]["p_falsify_adjusted"] == pytest.approx(0.0003)
-    assert c["verdict"] == "invalid"
-    alone = dict(family[0], gates=[])
+    assert a.verdict == "inconclusive" and a.gate == "multiplicity"
+    assert a.multiplicity.p_verify_adjusted == pytest.approx(0.06)  # 3 claims: 0.02 × 3
+    assert "family-wise" in a.reason
+    assert b.verdict == "falsified" and b.multiplicity.p_falsify_adjusted == pytest.approx(0.0003)
+    assert c.verdict == "invalid"
+    alone = family[0].model_copy(deep=True)
     apply_multiplicity(alone, [family[0]])
-    assert alone["verdict"] == "verified"  # the same p on its own stands
+    assert alone.verdict == "verified"  # the same p on its own stands
+    assert family[0].gates == []  # the family's decisions are read, never changed
 
 
 def test_a_verdict_that_flips_under_other_numerics_is_fragile():
-    v = dict(_decision("a", "falsified", 0.9, 0.01), decided="falsified")
-    apply_numerics(v, {"verdict": "inconclusive"}, "default")
-    assert v["verdict"] == "inconclusive" and v["gate"] == "numerics" and v["numerics"]["fragile"]
-    stable = dict(_decision("b", "falsified", 0.9, 0.01), decided="falsified")
-    apply_numerics(stable, {"verdict": "falsified"}, "default")
-    assert stable["verdict"] == "falsified" and not stable["numerics"]["fragile"]
+    v = _decision("a", "falsified", 0.9, 0.01, decided="falsified")
+    apply_numerics(v, _decision("a", "inconclusive", 0.9, 0.01), "default")
+    assert v.verdict == "inconclusive" and v.gate == "numerics" and v.numerics.fragile and v.fragile
+    stable = _decision("b", "falsified", 0.9, 0.01, decided="falsified")
+    apply_numerics(stable, _decision("b", "falsified", 0.9, 0.01), "default")
+    assert stable.verdict == "falsified" and not stable.numerics.fragile
 
 
 def test_claims_check_warns_when_the_seeds_cannot_detect_the_margin(tmp_path, capsys):

@@ -59,6 +59,10 @@ def test_card_and_plot_show_them(evidence, tmp_path):
         "arms": {
             "dro": {
                 "role": "treatment",
+                "params_key": "0" * 12,
+                "run_dir": "results/runs/dro_clip/ci/000000000000",
+                "seeds": [0, 1],
+                "all_metrics_mean": {"clean_r1": 0.2},
                 "n": 2,
                 "values": [0.2, 0.2],
                 "mean": 0.2,
@@ -69,6 +73,10 @@ def test_card_and_plot_show_them(evidence, tmp_path):
             },
             "erm": {
                 "role": "baseline",
+                "params_key": "1" * 12,
+                "run_dir": "results/runs/dro_clip/ci/111111111111",
+                "seeds": [0, 1],
+                "all_metrics_mean": {"clean_r1": 0.4},
                 "n": 2,
                 "values": [0.3, 0.5],
                 "mean": 0.4,
@@ -79,6 +87,9 @@ def test_card_and_plot_show_them(evidence, tmp_path):
             },
         },
         "decision": {
+            "outcome": "inconclusive",
+            "reason": "r",
+            "extra": {},
             "estimate": -0.2,
             "lo": -0.8,
             "hi": 0.4,

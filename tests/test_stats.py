@@ -43,7 +43,7 @@ def test_paired_effects():
 def _summary(mean, se, n=10, alpha=0.05):
     """A Summary with a chosen mean and se (df = n − 1)."""
     half = sps.t.ppf(1 - alpha, n - 1) * se
-    return stats.Summary(n, mean, se * math.sqrt(n), se, n - 1, mean - half, mean + half, alpha)
+    return stats.Summary.of(n, mean, se * math.sqrt(n), se, n - 1, mean - half, mean + half, alpha)
 
 
 def test_direction_verified_when_lower_bound_above_zero():
