@@ -106,3 +106,15 @@ def line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int:
         else:
             return line
     return line
+
+
+def load_mapping(path: Path) -> tuple[dict[str, Any], yaml.Node]:
+    """:func:`load_yaml` for a file that must hold one mapping (a claim file, ``paper.yaml``): every problem,
+    an unreadable file or another top-level value included, is a :class:`YamlError`."""
+    try:
+        data, node = load_yaml(path)
+    except OSError as exc:
+        raise YamlError(f"cannot read: {exc.strerror}") from None
+    if not isinstance(data, dict):
+        raise YamlError("expected a mapping at the top level", 1)
+    return data, node

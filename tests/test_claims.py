@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -344,20 +340,6 @@ def test_all_problems_are_reported_at_once(tmp_path):
     assert len(info.value.issues) == 2
 
 
-def test_cli_lists_and_shows(capsys):
-    assert repro_main(["claims", "list", "--claims", str(ROOT / "claims")]) == 0
-    assert "mallowspo-bandit-enhances-dpo" in capsys.readouterr().out
-    assert repro_main(["claims", "show", "mallowspo-bandit-enhances-dpo", "--claims", str(ROOT / "claims")]) == 0
-    assert "results/runs/mallows_bandit/ci" in capsys.readouterr().out
-
-
-def test_cli_help():
-    out = subprocess.run([sys.executable, "-m", "repro", "--help"], capture_output=True, text=True, check=True).stdout
-    for verb in ("claims", "status", "run-arm", "decide", "track"):
-        assert verb in out
-    assert shutil.which("repro") is not None
-
-
 def test_unknown_keys_suggest_the_valid_names(tmp_path, capsys):
     """A misspelt arm parameter or top-level key gets "did you mean" and the valid names; an arm's wrong type is
     reported once, with the scales it was resolved at."""
@@ -397,73 +379,3 @@ def test_a_claim_file_outside_a_paper_folder_is_an_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "claims/stray-claim.yaml: <file>: claim files are read only inside a paper folder" in err
     assert "move it to claims/<arxiv_id>/stray-claim.yaml" in err
-
-
-def _one_broken(tmp_path) -> Path:
-    """A claims folder with one valid claim and one being edited (a wrong type)."""
-    broken = VALID.replace("good-claim", "edited-claim").replace("seeds: 3", "seeds: three")
-    return _write(
-        tmp_path,
-        {
-            "0000.00002/paper.yaml": PAPER,
-            "0000.00002/good-claim.yaml": VALID,
-            "0000.00002/edited-claim.yaml": broken,
-        },
-    )
-
-
-def test_list_and_show_work_while_one_claim_is_being_edited(tmp_path, capsys):
-    claims = _one_broken(tmp_path)
-    assert repro_main(["claims", "list", "--claims", str(claims)]) == 1
-    out, err = capsys.readouterr()
-    assert "good-claim" in out and "edited-claim" not in out
-    assert "Traceback" not in err
-    assert "1 problem(s) in claim files:" in err and "edited-claim.yaml:" in err and "scales.ci.seeds" in err
-
-    assert repro_main(["claims", "show", "good-claim", "--claims", str(claims)]) == 0
-    out, err = capsys.readouterr()
-    assert "results/runs/planted/ci" in out and "(logs: logs/run_arm/planted/ci/" in out
-    assert "1 problem(s) in other claim files" in err
-
-    assert repro_main(["claims", "show", "edited-claim", "--claims", str(claims)]) == 1
-    out, err = capsys.readouterr()
-    assert out == "" and "edited-claim.yaml:" in err and "scales.ci.seeds" in err
-
-    assert repro_main(["claims", "show", "good-clam", "--claims", str(claims)]) == 1
-    err = capsys.readouterr().err
-    assert "no claim 'good-clam'" in err and "did you mean good-claim?" in err
-
-
-def test_seeds_reports_while_one_claim_is_being_edited(tmp_path, capsys):
-    claims = _one_broken(tmp_path)
-    args = ["seeds", "--claims", str(claims), "--seeds", str(ROOT / "seeds"), "--results", str(tmp_path)]
-    assert repro_main([*args, "--papers", str(ROOT / "papers")]) == 1
-    out, err = capsys.readouterr()
-    assert out.count("\n## ") == 4 and "Traceback" not in err and "edited-claim.yaml:" in err
-
-
-def _in_a_terminal(monkeypatch) -> None:
-    """rich treats stdout and stderr as a terminal (as `repro` run by a person), wide enough for whole lines."""
-    monkeypatch.setenv("FORCE_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "200")
-
-
-def _plain(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
-
-
-def test_list_and_check_in_a_terminal_are_rich_tables(tmp_path, capsys, monkeypatch):
-    _in_a_terminal(monkeypatch)
-    claims = _one_broken(tmp_path)
-    assert repro_main(["claims", "list", "--claims", str(claims)]) == 1
-    raw, err = capsys.readouterr()
-    out, err = _plain(raw), _plain(err)
-    assert "\x1b[" in raw  # coloured
-    assert out.startswith("┏") and "┃ claim " in out and "┃ ci " in out and "│ good-claim " in out
-    assert "1 problem(s) in claim files" in err and "┃ problem " in err and "scales.ci.seeds" in err
-    assert "(these claims are left out above)" in err
-
-    assert repro_main(["claims", "check", "--claims", str(claims)]) == 1
-    err = _plain(capsys.readouterr().err)
-    assert "1 problem(s) in claim files" in err and "┃ file " in err and "edited-claim.yaml" in err
-    assert "1 problem(s) in claim files:" not in err  # the table, not the piped text

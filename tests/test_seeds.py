@@ -8,7 +8,7 @@ import pandas as pd
 
 from repro.claims import load_claims
 from repro.cli import main
-from repro.seeds import seeds_report
+from repro.seed_documents import seeds_report
 
 from .conftest import ROOT
 

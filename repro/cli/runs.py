@@ -1,0 +1,111 @@
+"""The rule verbs of runs and metrics: ``run-arm`` (one arm, one seed), ``compute-metrics`` (score a run) and
+``check-property`` (a property claim's instances), and ``serve-jobs``, the job server they run in."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+from repro.cli.common import command, load_one, scale_option
+
+
+def cmd_run_arm(args) -> int:
+    from repro.runner import run_arm
+    from repro.runspec import RunSpec
+
+    record = run_arm(RunSpec.from_json(args.spec), Path(args.out), threads=args.threads)
+    print(f"{record['status']} in {record['wall_s']:.2f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_compute_metrics(args) -> int:
+    import pandas as pd
+
+    from repro.files import write_json, write_parquet
+    from repro.metrics.scoring import compute_run_metrics
+
+    try:
+        table, diagnostics = compute_run_metrics(Path(args.run))
+        status = {"status": "ok", "error": None, **diagnostics}
+    except Exception:
+        table = pd.DataFrame(
+            {"metric": pd.Series(dtype=str), "value": pd.Series(dtype=float), "source_sha256": pd.Series(dtype=str)}
+        )
+        status = {"status": "failed", "error": traceback.format_exc(limit=8)}
+        print(status["error"], file=sys.stderr)
+    write_parquet(Path(args.out), table)
+    write_json(Path(args.status), status)
+    return 0
+
+
+def cmd_check_property(args) -> int:
+    import numpy as np
+
+    from repro import registry
+    from repro.claims import scale_spec
+    from repro.files import write_json, write_parquet
+    from repro.plan import plan_claim
+    from repro.schemas import PropertyInstances
+    from repro.tables import validate
+
+    loaded = load_one(Path(args.claim))
+    plan = plan_claim(loaded, args.scale)
+    spec = scale_spec(loaded.claim, args.scale)
+    check = registry.get_property(loaded.claim.check)
+    out, status_path = Path(args.out), Path(args.status)
+    try:
+        params = check.params.model_validate(spec.params)
+        run_dirs = [run.dir for run in plan.runs]
+        table = check.measure(params, spec.instances, np.random.default_rng(args.seed), run_dirs)
+        table = validate(PropertyInstances, table, "property instances")
+        status = {"status": "ok", "error": None, "rows": len(table)}
+    except Exception:
+        table = PropertyInstances.example(size=0)
+        status = {"status": "failed", "error": traceback.format_exc(limit=8)}
+        print(status["error"], file=sys.stderr)
+    write_parquet(out, table)
+    write_json(status_path, status)
+    return 0
+
+
+def cmd_serve_jobs(args) -> int:
+    from repro.jobserver import serve
+
+    return serve(args.socket, args.parent)
+
+
+# ------------------------------------------------------------------ parsers
+
+
+def add_run_arm(sub) -> None:
+    p = command(sub, "run-arm", "[rule] run one experiment arm for one seed")
+    p.add_argument("--spec", required=True, help="run spec JSON (experiment, scale, arm_key, seed, params)")
+    p.add_argument("--out", required=True, help="path of run.json (written last)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the run")
+    p.set_defaults(func=cmd_run_arm)
+
+
+def add_compute_metrics(sub) -> None:
+    p = command(sub, "compute-metrics", "[rule] score one run from its predictions and curve")
+    p.add_argument("--run", required=True, help="the run's run.json")
+    p.add_argument("--out", required=True, help="metrics table to write (parquet)")
+    p.add_argument("--status", required=True, help="status JSON to write (ok, or the error)")
+    p.set_defaults(func=cmd_compute_metrics)
+
+
+def add_check_property(sub) -> None:
+    p = command(sub, "check-property", "[rule] measure a property claim's instances")
+    p.add_argument("--claim", required=True, help="the claim file")
+    scale_option(p, required=True)
+    p.add_argument("--seed", type=int, default=0, help="random state of the instances")
+    p.add_argument("--out", required=True, help="instance table to write (parquet)")
+    p.add_argument("--status", required=True, help="status JSON to write (ok, or the error)")
+    p.set_defaults(func=cmd_check_property)
+
+
+def add_serve_jobs(sub) -> None:
+    p = command(sub, "serve-jobs", "[workflow] the job server its rules' verbs run in (repro.jobserver)")
+    p.add_argument("--socket", required=True, help="Unix socket path to listen on")
+    p.add_argument("--parent", type=int, required=True, help="pid of the Snakemake process; exit when it is gone")
+    p.set_defaults(func=cmd_serve_jobs)
