@@ -37,7 +37,9 @@ def task_and_model(prompts: int, seed: int, model_dir: Path):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    from repro.families.gdro_rlvr.experiment import Params, build_policy, chain_sum_data
+    from repro.families.gdro_rlvr.data import chain_sum_data
+    from repro.families.gdro_rlvr.experiment import Params
+    from repro.families.gdro_rlvr.policy import build_policy
     from repro.tasks import chain_sums as cs
 
     torch.manual_seed(seed)
@@ -53,13 +55,28 @@ def task_and_model(prompts: int, seed: int, model_dir: Path):
     return params, data, tokenizer
 
 
+def sample_task(policy, ids, mask, data, generator):
+    """repro.methods.sampling.sample with the task's length limit and special tokens (temperature 1, no filter)."""
+    from repro.methods.sampling import sample
+
+    return sample(
+        policy,
+        ids,
+        mask,
+        max_new_tokens=data.max_new_tokens,
+        eos_id=data.eos_id,
+        pad_id=data.pad_id,
+        generator=generator,
+    )
+
+
 def ours(model_dir: Path, data, params, args) -> list[float]:
     """Seconds per GRPO step with repro's pieces."""
     import torch
     from transformers import AutoModelForCausalLM
 
     from repro.methods.grpo import group_advantages, grpo_loss
-    from repro.methods.sampling import sample, token_logprobs
+    from repro.methods.sampling import token_logprobs
 
     policy = AutoModelForCausalLM.from_pretrained(model_dir)
     reference = AutoModelForCausalLM.from_pretrained(model_dir).eval().requires_grad_(False)
@@ -72,7 +89,7 @@ def ours(model_dir: Path, data, params, args) -> list[float]:
         chosen = np.repeat(rng.choice(len(data.pool), size=args.prompts, replace=False), args.generations)
         ids, mask = data.pool.ids[chosen], data.pool.mask[chosen]
         policy.eval()
-        rollouts = sample(policy, ids, mask, data.max_new_tokens, data.eos_id, data.pad_id, generator)
+        rollouts = sample_task(policy, ids, mask, data, generator)
         correct = data.pool.verify(chosen, rollouts.completion_ids)
         rewards = torch.as_tensor(np.where(correct, 1.0, -1.0)).view(args.prompts, args.generations)
         adv = group_advantages(rewards, std="sample", eps=1e-4).reshape(-1).float()
@@ -80,7 +97,16 @@ def ours(model_dir: Path, data, params, args) -> list[float]:
             ref = token_logprobs(reference, ids, mask, rollouts.completion_ids, rollouts.completion_mask)
         policy.train()
         logp = token_logprobs(policy, ids, mask, rollouts.completion_ids, rollouts.completion_mask)
-        loss, _ = grpo_loss(logp, rollouts.logprobs, ref, adv, rollouts.completion_mask, 0.2, 0.28, args.beta)
+        loss, _ = grpo_loss(
+            logp,
+            old_logp=rollouts.logprobs,
+            ref_logp=ref,
+            advantages=adv,
+            mask=rollouts.completion_mask,
+            eps_low=0.2,
+            eps_high=0.28,
+            beta_kl=args.beta,
+        )
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
@@ -151,8 +177,6 @@ def rollout_throughput(model_dir: Path, data, batches: list[int]) -> dict[str, f
     import torch
     from transformers import AutoModelForCausalLM
 
-    from repro.methods.sampling import sample
-
     policy = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     generator = torch.Generator().manual_seed(1)
     out = {}
@@ -162,7 +186,7 @@ def rollout_throughput(model_dir: Path, data, batches: list[int]) -> dict[str, f
         tokens, seconds = 0, 0.0
         for repeat in range(4):  # the first call warms up and is not counted
             start = time.perf_counter()
-            r = sample(policy, ids, mask, data.max_new_tokens, data.eos_id, data.pad_id, generator)
+            r = sample_task(policy, ids, mask, data, generator)
             if repeat:
                 seconds += time.perf_counter() - start
                 tokens += int(r.completion_mask.sum())

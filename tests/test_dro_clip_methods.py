@@ -15,7 +15,7 @@ import torch
 from repro.families.dro_clip import metrics as dro_clip_metrics
 from repro.families.dro_clip.schemas import RetrievalRanks
 from repro.methods.contrastive import per_pair_clip_loss, weighted_clip_loss
-from repro.methods.group_dro import group_means, robust_loss, update_group_weights
+from repro.methods.online_group_dro import group_means, robust_loss, update_group_weights
 from repro.metrics import estimators
 from repro.tables import validate
 from repro.tasks import shape_captions

@@ -10,7 +10,7 @@ import pytest
 from scipy.optimize import minimize
 
 from repro.families.gdro_rlvr.metrics import mean_at_8, pass_at_8, worst_tier_pass_at_8
-from repro.methods.gdro import (
+from repro.methods.difficulty_gdro import (
     PassAtKClassifier,
     PromptGDRO,
     RolloutGDRO,

@@ -207,10 +207,12 @@ def group_advantages(
     if len(members) < 2:
         return out
     if group.rescued:
-        out[members] = rescue_advantages(len(members) - 1, k, delta, s, equalize, eps)
+        out[members] = rescue_advantages(len(members) - 1, k, delta=delta, s=s, equalize=equalize, eps=eps)
     else:
         failed = members.index(group.reflected) if group.reflected is not None and not group.repaired else None
-        out[members] = anchored_advantages(rewards[members], k, s, equalize, eps, failed, s_refl)
+        out[members] = anchored_advantages(
+            rewards[members], k, s=s, equalize=equalize, eps=eps, reflected_failed=failed, s_refl=s_refl
+        )
     return out
 
 

@@ -7,7 +7,7 @@ with L2-normalised features fᵢ (image) and gᵢ (text) and logit scale s = exp
     L_CLIP = (1/N) Σᵢ ℓᵢ.
 
 ``weighted_clip_loss`` is Σᵢ wᵢ ℓᵢ; with uniform weights wᵢ = 1/N it is exactly L_CLIP (parity test against
-``open_clip.loss.ClipLoss``), and group DRO (repro.methods.group_dro) is the special case wᵢ = q_{g(i)}/n_{g(i)}.
+``open_clip.loss.ClipLoss``), and group DRO (repro.methods.online_group_dro) is the special case wᵢ = q_{g(i)}/n_{g(i)}.
 """
 
 from __future__ import annotations

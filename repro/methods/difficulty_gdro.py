@@ -1,4 +1,5 @@
-"""Group DRO for RL post-training: the online pass@k difficulty classifier, Prompt-GDRO and Rollout-GDRO.
+"""Difficulty-group DRO for RL post-training (GDRO): the online pass@k difficulty classifier, Prompt-GDRO and
+Rollout-GDRO. Not Sagawa et al.'s online group DRO over fixed groups, which is :mod:`repro.methods.online_group_dro`.
 
 Panaganti et al. 2026, "Group Distributionally Robust Optimization-Driven Reinforcement Learning for LLM
 Reasoning", arXiv 2601.19280v1 (equation numbers below are the paper's). Both adversaries sit on top of the GRPO
@@ -278,10 +279,10 @@ class RolloutGDRO:
         active = np.flatnonzero(counts)
         picked = exact_budget_allocation(
             np.log(self.arm_probabilities()[active]),
-            counts[active],
-            np.asarray(self.arms),
-            int(self.mean_budget * len(bins)),
-            float(self.mean_budget),
+            counts=counts[active],
+            arms=np.asarray(self.arms),
+            target=int(self.mean_budget * len(bins)),
+            center=float(self.mean_budget),
         )
         per_bin = np.zeros(self.n_bins, dtype=np.int64)
         per_bin[active] = np.asarray(self.arms)[picked]

@@ -82,7 +82,7 @@ def grpo_loss(
     ``loss_type="grpo"``); "token_mean" — all tokens of the batch weighted equally (DAPO; verl's token-mean).
     Returns (scalar loss, (B,) per-response losses). ``ref_logp`` may be None when ``beta_kl`` is 0.
     """
-    per_token = -clipped_surrogate(logp, old_logp, advantages, eps_low, eps_high)
+    per_token = -clipped_surrogate(logp, old_logp, advantages, eps_low=eps_low, eps_high=eps_high)
     if beta_kl != 0.0:
         if ref_logp is None:
             raise ValueError("beta_kl > 0 needs ref_logp")

@@ -1,5 +1,6 @@
 """Online group DRO (Sagawa, Koh, Hashimoto & Liang 2020, arXiv 1911.08731, Algorithm 1, with their group
-adjustments C/√n_g).
+adjustments C/√n_g) over fixed, labelled groups. Not the RL post-training method GDRO of arXiv 2601.19280, whose
+groups are online difficulty bins: that is :mod:`repro.methods.difficulty_gdro`.
 
 Minimise the worst expected loss over G groups, max_q Σ_g q_g ℓ_g(θ), by alternating, on each minibatch,
 

@@ -119,12 +119,12 @@ def make_chain_sum_task(
     held: set[int] = set()
     eval_parts = []
     for t in range(n_tiers):
-        part = _draw_unique(rng, min_digits + t, eval_per_tier, max_digits, held)
+        part = _draw_unique(rng, length=min_digits + t, count=eval_per_tier, slots=max_digits, exclude=held)
         held.update(int(u) for u in encode_uid(part))
         eval_parts.append(part)
     pool_parts = []
     for t, count in enumerate(tier_counts(pool_size, tier_frequencies)):
-        pool_parts.append(_draw_unique(rng, min_digits + t, int(count), max_digits, held))
+        pool_parts.append(_draw_unique(rng, length=min_digits + t, count=int(count), slots=max_digits, exclude=held))
     return ChainSumTask(
         min_digits,
         max_digits,

@@ -243,7 +243,15 @@ class TaskConfig:
         return self.grid * self.grid + MAX_QUESTION
 
     def item(self, benchmark: str, rng: np.random.Generator) -> Item:
-        return make_item(benchmark, rng, self.grid, self.cell, self.min_objects, self.max_objects, self.noise)
+        return make_item(
+            benchmark,
+            rng,
+            grid=self.grid,
+            cell=self.cell,
+            min_objects=self.min_objects,
+            max_objects=self.max_objects,
+            noise=self.noise,
+        )
 
     def mixed_items(self, n: int, rng: np.random.Generator) -> list[Item]:
         """n items, each of a benchmark drawn uniformly (training batches)."""
@@ -288,6 +296,29 @@ def text(tokens: list[int]) -> str:
     return " ".join(VOCAB[t] for t in tokens)
 
 
+def decode(model, images, prompt_ids, prompt_mask, generator, temperature: float = 1.0, top_p: float = 1.0):
+    """Sample responses of the task's maximal length from the vision-language ``model`` (no gradient): a
+    :class:`repro.methods.sampling.Rollouts`."""
+    import functools
+
+    import torch
+
+    from repro.methods.sampling import sample
+
+    with torch.no_grad():
+        return sample(
+            functools.partial(model, images),
+            prompt_ids,
+            prompt_mask,
+            max_new_tokens=MAX_RESPONSE,
+            eos_id=EOS,
+            pad_id=PAD,
+            generator=generator,
+            temperature=temperature,
+            top_p=top_p,
+        )
+
+
 def evaluate_policy(
     model, items: list[Item], config: TaskConfig, samples: int, temperature: float, generator, batch=256
 ):
@@ -297,11 +328,7 @@ def evaluate_policy(
     Returns rows for :class:`repro.families.care_warm_start.schemas.CareAnswers`, item numbers counted within each
     benchmark.
     """
-    import functools
-
     import torch
-
-    from repro.methods.sampling import sample
 
     rows = []
     within = {}
@@ -314,9 +341,7 @@ def evaluate_policy(
         for start in range(0, len(jobs), batch):
             chunk = jobs[start : start + batch]
             images, ids, mask = prompt_tensors([items[i] for i, _ in chunk], config)
-            out = sample(
-                functools.partial(model, images), ids, mask, MAX_RESPONSE, EOS, PAD, generator, temperature=temperature
-            )
+            out = decode(model, images, ids, mask, generator, temperature=temperature)
             for row, (i, s) in enumerate(chunk):
                 response = strip_response(out.completion_ids[row].tolist(), out.completion_mask[row].tolist())
                 span = answer_span(response)
@@ -385,4 +410,16 @@ def build_policy(config: TaskConfig, hidden: int, layers: int, heads: int):
     from repro.models.tiny_vlm import TinyVLM
 
     longest = config.prompt_length + 2 * MAX_RESPONSE + len(REPAIR_CUE)  # an RGR prompt plus its re-decode
-    return TinyVLM(len(VOCAB), IMG, PAD, EOS, config.grid, config.cell, hidden, layers, heads, longest, (PAD, IMG))
+    return TinyVLM(
+        vocab_size=len(VOCAB),
+        image_token_id=IMG,
+        pad_token_id=PAD,
+        eos_token_id=EOS,
+        grid=config.grid,
+        cell=config.cell,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        max_positions=longest,
+        suppressed_token_ids=(PAD, IMG),
+    )

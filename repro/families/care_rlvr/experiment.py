@@ -15,9 +15,9 @@ reasoning benchmarks. This family is the same loop at toy size, every step match
   - ``grpo`` — group-normalised advantages with EasyR1's sample std (``core_algos.compute_grpo_outcome_advantage``)
     on every response token;
   - ``care`` — anchor, cosine hard negatives, subgroup z-score, negative-only scaling, √(K/K′), all-negative
-    rescue and region-weighted token advantages (repro/methods/care.py); ``rgr`` adds Reflection-Guided
-    Resampling: the first hard negative of each group with a positive is re-decoded once after the repair cue
-    (T = 0.6, top-p 0.95), re-scored by the same verifier, and replaces the failure when correct;
+    rescue and region-weighted token advantages (repro/methods/care.py; the step is care_step.py); ``rgr`` adds
+    Reflection-Guided Resampling: the first hard negative of each group with a positive is re-decoded once after
+    the repair cue (T = 0.6, top-p 0.95), re-scored by the same verifier, and replaces the failure when correct;
   - ``none`` — the negative control: the same sampling loop with no learning signal and no update (the warm
     start, evaluated like the others).
 
@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from repro.families.care_rlvr.care_step import care_step
+from repro.families.care_rlvr.parts import Part
 from repro.families.care_warm_start.experiment import Params as WarmStartParams
 
 NOT_IMPLEMENTED = None
@@ -137,80 +138,7 @@ def _grpo_advantages(rewards, group_size: int):
     return group_advantages(rewards.view(-1, group_size), std="sample", eps=1e-6).reshape(-1).double()
 
 
-def _region_masks(responses: list[list[int]], width: int):
-    """(think, answer) masks (B, width) from token lists (positions align with the sampled columns)."""
-    import torch
-
-    from repro.tasks import visual_reasoning as vr
-
-    think = torch.zeros(len(responses), width, dtype=torch.bool)
-    answer = torch.zeros_like(think)
-    for row, response in enumerate(responses):
-        t, a = vr.region_masks(response)
-        think[row, : len(t)] = torch.tensor(t, dtype=torch.bool)
-        answer[row, : len(a)] = torch.tensor(a, dtype=torch.bool)
-    return think, answer
-
-
-def _token_advantages(params: Params, advantages, mask, think_mask, answer_mask, positive):
-    """Per-token advantages (B, T) float32: CARE's region weighting, or the response advantage on every token."""
-    from repro.methods import care
-
-    if params.token_weighting == "region_weighted":
-        out = care.region_weighted_advantages(advantages, mask, think_mask, answer_mask, positive, params.gamma_pos)
-    elif params.token_weighting == "uniform":
-        out = advantages[:, None].expand_as(mask) * mask
-    else:
-        raise ValueError(f"unknown token_weighting {params.token_weighting!r}")
-    return out.float()
-
-
-def _decode(policy, images, prompt_ids, prompt_mask, generator, temperature: float, top_p: float = 1.0):
-    """Sample responses of the task's maximal length from the vision-language policy (no gradient)."""
-    import torch
-
-    from repro.methods.sampling import sample
-    from repro.tasks import visual_reasoning as vr
-
-    with torch.no_grad():
-        return sample(
-            functools.partial(policy, images),
-            prompt_ids,
-            prompt_mask,
-            vr.MAX_RESPONSE,
-            vr.EOS,
-            vr.PAD,
-            generator,
-            temperature=temperature,
-            top_p=top_p,
-        )
-
-
-def _pooled_think(hidden, think_mask):
-    """Mean of the last-layer states over each response's think span, (B, H) (official ``dp_actor``)."""
-    span = think_mask.to(hidden.dtype)
-    return (hidden * span[..., None]).sum(1) / span.sum(1, keepdim=True).clamp(min=1.0)
-
-
-@dataclass
-class _Part:
-    """Sequences to train on: (B, ·) tensors, π_old's per-token log-probabilities, per-token advantages, and the
-    prompt group of each row (mini-batches are cut along groups)."""
-
-    images: Any
-    prompt_ids: Any
-    prompt_mask: Any
-    completion_ids: Any
-    completion_mask: Any
-    old_logp: Any = None
-    advantages: Any = None
-    group: Any = None
-
-    def rows(self, keep) -> _Part:
-        return _Part(*(getattr(self, f.name)[keep] for f in fields(self)))
-
-
-def _update(params: Params, policy, reference, optimizer, parts: list[_Part]) -> tuple[float, float]:
+def _update(params: Params, policy, reference, optimizer, parts: list[Part]) -> tuple[float, float]:
     """One clipped-surrogate step on the parts' sequences (token-mean over all of them). Returns (loss, k3 KL)."""
     import torch
 
@@ -227,10 +155,10 @@ def _update(params: Params, policy, reference, optimizer, parts: list[_Part]) ->
             ref_logp = token_logprobs(functools.partial(reference, part.images), *args)
         part_loss, _ = grpo_loss(
             logp,
-            part.old_logp,
-            ref_logp,
-            part.advantages,
-            part.completion_mask,
+            old_logp=part.old_logp,
+            ref_logp=ref_logp,
+            advantages=part.advantages,
+            mask=part.completion_mask,
             beta_kl=params.kl_coef,
             aggregation="token_mean",
         )
@@ -243,13 +171,31 @@ def _update(params: Params, policy, reference, optimizer, parts: list[_Part]) ->
     return float(loss.detach()), kl_sum / total_tokens
 
 
+def _train_on(params: Params, policy, reference, optimizer, parts: list[Part]) -> tuple[list[float], list[float]]:
+    """Mini-batches of whole prompt groups, each one optimizer step (official: rollout batch 512, actor global
+    batch 128, i.e. four updates per rollout batch). Returns each update's (loss, k3 KL); none without parts."""
+    import torch
+
+    losses, kls = [], []
+    if parts:
+        for chunk in torch.arange(params.prompts_per_step).chunk(params.updates_per_step):
+            loss, kl = _update(
+                params, policy, reference, optimizer, [p.rows(torch.isin(p.group, chunk)) for p in parts]
+            )
+            losses.append(loss)
+            kls.append(kl)
+    return losses, kls
+
+
 def run(params: Params, seed: int, rec) -> None:
     import torch
 
     from repro.tasks import visual_reasoning as vr
 
     ws = params.warm_start
-    config = vr.TaskConfig(ws.grid, ws.cell, ws.min_objects, ws.max_objects, ws.noise)
+    config = vr.TaskConfig(
+        grid=ws.grid, cell=ws.cell, min_objects=ws.min_objects, max_objects=ws.max_objects, noise=ws.noise
+    )
     prompt_rng, test_rng = np.random.default_rng([seed, 1]), np.random.default_rng([seed, 2])
     generator = torch.Generator().manual_seed(seed)
     state = rec.load_checkpoint("warm_start")
@@ -260,78 +206,13 @@ def run(params: Params, seed: int, rec) -> None:
     reference.requires_grad_(False)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     rec.snapshot_weights("init", optimizer)
-    G, P = params.group_size, params.prompts_per_step
 
     for step in rec.progress(range(params.steps), desc=f"care_rlvr {params.method}{'+rgr' if params.rgr else ''}"):
         started = time.perf_counter()
-        items = config.mixed_items(P, prompt_rng)
-        images, prompt_ids, prompt_mask = vr.prompt_tensors(items, config)
-        images, prompt_ids, prompt_mask = (t.repeat_interleave(G, 0) for t in (images, prompt_ids, prompt_mask))
-        rollouts = _decode(policy, images, prompt_ids, prompt_mask, generator, params.temperature)
-        responses = [
-            vr.strip_response(ids, mask)
-            for ids, mask in zip(rollouts.completion_ids.tolist(), rollouts.completion_mask.tolist(), strict=True)
-        ]
-        targets = [item.answer for item in items for _ in range(G)]
-        rewards = torch.tensor([vr.score(r, t) for r, t in zip(responses, targets, strict=True)], dtype=torch.float64)
-        # π_old is the sampling policy: the recorded log-probabilities (temperature 1, no filtering).
-        main = _Part(
-            images,
-            prompt_ids,
-            prompt_mask,
-            rollouts.completion_ids,
-            rollouts.completion_mask,
-            old_logp=rollouts.logprobs,
-            group=torch.arange(P).repeat_interleave(G),
-        )
-        book = {"rgr_attempts": 0, "rgr_repairs": 0, "extra_decodes": 0, "rgr_seconds": 0.0}
-        if params.method == "none":
-            advantages, parts = torch.zeros(P * G, dtype=torch.float64), []
-        elif params.method == "grpo":
-            advantages = _grpo_advantages(rewards, G)
-            main.advantages = advantages.float()[:, None].expand_as(main.completion_mask) * main.completion_mask
-            parts = [main]
-        elif params.method == "care":
-            advantages, parts, book = _care_step(params, policy, main, responses, targets, rewards, generator)
-        else:
-            raise ValueError(f"unknown method {params.method!r}")
-
-        losses, kls = [], []
-        if parts:
-            # Mini-batches of whole prompt groups, each one optimizer step (official: rollout batch 512, actor
-            # global batch 128, i.e. four updates per rollout batch).
-            for chunk in torch.arange(P).chunk(params.updates_per_step):
-                loss, kl = _update(
-                    params, policy, reference, optimizer, [p.rows(torch.isin(p.group, chunk)) for p in parts]
-                )
-                losses.append(loss)
-                kls.append(kl)
-
-        groups = advantages.view(P, G)
-        group_rewards = rewards.view(P, G)
-        signalled = groups.abs().sum(1) > 0
-        all_negative = group_rewards.sum(1) == 0
-        failed = rewards == 0
-        repaired_mass = book.pop("repaired_mass", 0.0)
-        rec.log_curve(
-            step,
-            loss=float(np.mean(losses)) if losses else 0.0,
-            reward_mean=float(rewards.mean()),
-            kl=max(float(np.mean(kls)) if kls else 0.0, 0.0),
-            groups=P,
-            all_negative_groups=int(all_negative.sum()),
-            all_negative_signalled=int((all_negative & signalled).sum()),
-            all_positive_groups=int((group_rewards.sum(1) == G).sum()),
-            zero_signal_groups=int((~signalled).sum()),
-            rescued_groups=book.pop("rescued", 0),
-            anchored_groups=book.pop("anchored", 0),
-            advantage_mass=float(advantages.abs().sum()) + repaired_mass,
-            advantage_mass_failed=float(advantages[failed].abs().sum()),
-            advantage_mass_repaired=repaired_mass,
-            policy_decodes=P * G,
-            step_seconds=time.perf_counter() - started,
-            **book,
-        )
+        main, responses, targets, rewards = _roll_out(params, policy, config, prompt_rng, generator)
+        advantages, parts, book = _learning_signal(params, policy, main, responses, targets, rewards, generator)
+        losses, kls = _train_on(params, policy, reference, optimizer, parts)
+        rec.log_curve(step, **_curve_row(params, advantages, rewards, losses, kls, book, started))
     rec.snapshot_weights("final", optimizer)
 
     rows = vr.evaluate_policy(
@@ -345,121 +226,77 @@ def run(params: Params, seed: int, rec) -> None:
     rec.write_predictions("answers", pd.DataFrame(rows))
 
 
-def _care_step(params: Params, policy, main: _Part, responses, targets, rewards, generator):
-    """CARE's advantages for one batch, with RGR when enabled.
-
-    Returns (response-level advantages of the sampled rollouts (B,), float64, with replaced failures set to 0;
-    the parts to train on, with per-token advantages; curve bookkeeping)."""
+def _roll_out(params: Params, policy, config, prompt_rng: np.random.Generator, generator):
+    """G rollouts of each of P fresh prompts, verified: (the batch as a :class:`Part` with π_old's log-probabilities
+    and prompt groups, the responses as token lists, the target of each, the 0/1 rewards (B,) float64)."""
     import torch
 
-    from repro.methods import care
-    from repro.methods.sampling import token_logprobs_and_hidden
     from repro.tasks import visual_reasoning as vr
 
     G, P = params.group_size, params.prompts_per_step
-    width = main.completion_ids.shape[1]
-    with torch.no_grad():
-        _, hidden = token_logprobs_and_hidden(
-            functools.partial(policy, main.images),
-            main.prompt_ids,
-            main.prompt_mask,
-            main.completion_ids,
-            main.completion_mask,
-            params.temperature,
-        )
-    think_mask, answer_mask = _region_masks(responses, width)
-    embeddings = _pooled_think(hidden.double(), think_mask)
-    sequence_logp = main.old_logp.sum(1).double()
-    think_len, answer_len = think_mask.sum(1).tolist(), answer_mask.sum(1).tolist()
-    plans = []
-    for g in range(P):
-        rows = slice(g * G, (g + 1) * G)
-        plans.append(
-            care.plan_group(
-                rewards[rows],
-                think_len[rows],
-                answer_len[rows],
-                embeddings[rows],
-                sequence_logp[rows],
-                params.k,
-                params.m,
-                params.rescue,
-            )
-        )
+    items = config.mixed_items(P, prompt_rng)
+    images, prompt_ids, prompt_mask = vr.prompt_tensors(items, config)
+    images, prompt_ids, prompt_mask = (t.repeat_interleave(G, 0) for t in (images, prompt_ids, prompt_mask))
+    rollouts = vr.decode(policy, images, prompt_ids, prompt_mask, generator, temperature=params.temperature)
+    responses = [
+        vr.strip_response(ids, mask)
+        for ids, mask in zip(rollouts.completion_ids.tolist(), rollouts.completion_mask.tolist(), strict=True)
+    ]
+    targets = [item.answer for item in items for _ in range(G)]
+    rewards = torch.tensor([vr.score(r, t) for r, t in zip(responses, targets, strict=True)], dtype=torch.float64)
+    # π_old is the sampling policy: the recorded log-probabilities (temperature 1, no filtering).
+    main = Part(
+        images,
+        prompt_ids,
+        prompt_mask,
+        rollouts.completion_ids,
+        rollouts.completion_mask,
+        old_logp=rollouts.logprobs,
+        group=torch.arange(P).repeat_interleave(G),
+    )
+    return main, responses, targets, rewards
+
+
+def _learning_signal(params: Params, policy, main: Part, responses, targets, rewards, generator):
+    """(response-level advantages (B,) float64, the parts to train on, curve bookkeeping) of the method."""
+    import torch
+
     book = {"rgr_attempts": 0, "rgr_repairs": 0, "extra_decodes": 0, "rgr_seconds": 0.0}
-    post_rewards = rewards.clone()
-    repairs: list[tuple[int, int]] = []  # (rollout index of the failure, row of its verified repair decode)
-    if params.rgr:
-        started = time.perf_counter()
-        eligible = [
-            g for g, plan in enumerate(plans) if plan.anchor is not None and not plan.rescued and plan.negatives
-        ]
-        if eligible:
-            failures = [g * G + plans[g].negatives[0] for g in eligible]
-            prompts = [
-                [t for t, keep in zip(main.prompt_ids[i].tolist(), main.prompt_mask[i].tolist(), strict=True) if keep]
-                + care.insert_repair_cue(responses[i], vr.REPAIR_CUE, vr.THINK, vr.THINK_END, vr.ANSWER)
-                for i in failures
-            ]
-            rgr_ids, rgr_mask = vr.pad_sequences(prompts, left=True)
-            rgr_images = main.images[failures]
-            out = _decode(policy, rgr_images, rgr_ids, rgr_mask, generator, params.rgr_temperature, params.rgr_top_p)
-            for row, (g, i) in enumerate(zip(eligible, failures, strict=True)):
-                decoded = vr.strip_response(out.completion_ids[row].tolist(), out.completion_mask[row].tolist())
-                plans[g].reflected = i - g * G
-                # re-scored by the same verifier: the cue-edited failure up to <answer>, then the new decode
-                revised = prompts[row][int(main.prompt_mask[i].sum()) :] + decoded
-                if vr.score(revised, targets[i]) == 1.0:
-                    plans[g].repaired = True
-                    post_rewards[i] = 1.0
-                    repairs.append((i, row))
-            book.update(rgr_attempts=len(eligible), rgr_repairs=len(repairs), extra_decodes=len(eligible))
-        book["rgr_seconds"] = time.perf_counter() - started
+    if params.method == "none":
+        return torch.zeros(len(rewards), dtype=torch.float64), [], book
+    if params.method == "grpo":
+        advantages = _grpo_advantages(rewards, params.group_size)
+        main.advantages = advantages.float()[:, None].expand_as(main.completion_mask) * main.completion_mask
+        return advantages, [main], book
+    if params.method == "care":
+        return care_step(params, policy, main, responses, targets, rewards, generator)
+    raise ValueError(f"unknown method {params.method!r}")
 
-    advantages = torch.zeros(P * G, dtype=torch.float64)
-    for g, plan in enumerate(plans):
-        rows = slice(g * G, (g + 1) * G)
-        advantages[rows] = care.group_advantages(
-            plan, post_rewards[rows], params.k, params.neg_scale, params.s_refl, params.rescue_delta, params.equalize
-        )
-    book["rescued"] = sum(plan.rescued and len(plan.subgroup) > 1 for plan in plans)
-    book["anchored"] = sum(not plan.rescued and len(plan.subgroup) > 1 for plan in plans)
 
-    replaced = [i for i, _ in repairs]
-    repaired_adv = advantages[replaced].clone()
-    advantages[replaced] = 0.0  # the failure left the batch; its slot is the repair's
-    keep = torch.ones(P * G, dtype=torch.bool)
-    keep[replaced] = False
-    main.advantages = _token_advantages(params, advantages, main.completion_mask, think_mask, answer_mask, rewards > 0)
-    parts = [main.rows(keep)]
-    book["repaired_mass"] = float(repaired_adv.abs().sum())
-    if repairs:
-        # The repair is trained as the official rollout returns it: the decoded continuation is the response, and
-        # the context it was decoded in (prompt + cue-edited failure up to <answer>) is its prompt.
-        rows = [row for _, row in repairs]
-        repaired = _Part(
-            rgr_images[rows],
-            rgr_ids[rows],
-            rgr_mask[rows],
-            out.completion_ids[rows],
-            out.completion_mask[rows],
-            group=main.group[replaced],
-        )
-        with torch.no_grad():  # π_old at the training temperature (the repair was decoded at T = 0.6, top-p 0.95)
-            repaired.old_logp, _ = token_logprobs_and_hidden(
-                functools.partial(policy, repaired.images),
-                repaired.prompt_ids,
-                repaired.prompt_mask,
-                repaired.completion_ids,
-                repaired.completion_mask,
-                params.temperature,
-            )
-        decoded = [
-            vr.strip_response(ids, m)
-            for ids, m in zip(repaired.completion_ids.tolist(), repaired.completion_mask.tolist(), strict=True)
-        ]
-        think, answer = _region_masks(decoded, repaired.completion_ids.shape[1])
-        positive = torch.ones(len(repairs), dtype=torch.bool)
-        repaired.advantages = _token_advantages(params, repaired_adv, repaired.completion_mask, think, answer, positive)
-        parts.append(repaired)
-    return advantages, parts, book
+def _curve_row(params: Params, advantages, rewards, losses, kls, book: dict, started: float) -> dict:
+    """The step's curve row: loss, reward, KL, the groups by signal, the advantage mass and RGR's bookkeeping."""
+    G, P = params.group_size, params.prompts_per_step
+    groups = advantages.view(P, G)
+    group_rewards = rewards.view(P, G)
+    signalled = groups.abs().sum(1) > 0
+    all_negative = group_rewards.sum(1) == 0
+    failed = rewards == 0
+    repaired_mass = book.pop("repaired_mass", 0.0)
+    return dict(
+        loss=float(np.mean(losses)) if losses else 0.0,
+        reward_mean=float(rewards.mean()),
+        kl=max(float(np.mean(kls)) if kls else 0.0, 0.0),
+        groups=P,
+        all_negative_groups=int(all_negative.sum()),
+        all_negative_signalled=int((all_negative & signalled).sum()),
+        all_positive_groups=int((group_rewards.sum(1) == G).sum()),
+        zero_signal_groups=int((~signalled).sum()),
+        rescued_groups=book.pop("rescued", 0),
+        anchored_groups=book.pop("anchored", 0),
+        advantage_mass=float(advantages.abs().sum()) + repaired_mass,
+        advantage_mass_failed=float(advantages[failed].abs().sum()),
+        advantage_mass_repaired=repaired_mass,
+        policy_decodes=P * G,
+        step_seconds=time.perf_counter() - started,
+        **book,
+    )

@@ -69,7 +69,13 @@ def run(params: Params, seed: int, rec) -> None:
     from repro.methods.sampling import token_logprobs
     from repro.tasks import visual_reasoning as vr
 
-    config = vr.TaskConfig(params.grid, params.cell, params.min_objects, params.max_objects, params.noise)
+    config = vr.TaskConfig(
+        grid=params.grid,
+        cell=params.cell,
+        min_objects=params.min_objects,
+        max_objects=params.max_objects,
+        noise=params.noise,
+    )
     data_rng, check_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 3])
     model = vr.build_policy(config, params.hidden, params.layers, params.heads)
     optimizer = torch.optim.Adam(model.parameters(), lr=params.sft_lr)

@@ -141,9 +141,6 @@ def run(params: Params, seed: int, rec) -> None:
     import open_clip
     import torch
 
-    from repro.methods.contrastive import per_pair_clip_loss
-    from repro.methods.group_dro import group_means, robust_loss, update_group_weights
-
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -152,9 +149,9 @@ def run(params: Params, seed: int, rec) -> None:
     model = open_clip.create_model(params.model, pretrained=params.pretrained, output_dict=True).to(device)
     data = _load_data(params, rng, model)
     tokenize = data["tokenize"]
-    train_images, train_captions, train_groups = data["train_images"], data["train_captions"], data["train_groups"]
     if params.shuffle_captions:
-        train_captions = [train_captions[i] for i in rng.permutation(len(train_captions))]
+        captions = data["train_captions"]
+        data = {**data, "train_captions": [captions[i] for i in rng.permutation(len(captions))]}
     mean = torch.tensor(open_clip.OPENAI_DATASET_MEAN, device=device)[None, :, None, None]
     std = torch.tensor(open_clip.OPENAI_DATASET_STD, device=device)[None, :, None, None]
 
@@ -164,30 +161,62 @@ def run(params: Params, seed: int, rec) -> None:
     def encode_texts(texts: list[str]) -> torch.Tensor:
         return model.encode_text(tokenize(texts).to(device), normalize=True).cpu()
 
+    rec.snapshot_weights("init", model)
+    _train(params, model, data, normalize=lambda images: (images.to(device) - mean) / std, rng=rng, gen=gen, rec=rec)
+    rec.snapshot_weights("final", model)
+
+    model.eval()
+    with torch.no_grad():
+        rows = _evaluate(seed, data, encode_images, encode_texts)
+    rec.write_predictions("ranks", pd.DataFrame(rows))
+
+
+def _optimizer(params: Params, model):
+    """AdamW with decay on matrices only (not gains, biases, embeddings or the logit scale), as open_clip's."""
+    import torch
+
     decay = [p for name, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in name]
     no_decay = [p for name, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in name)]
-    optimizer = torch.optim.AdamW(
+    return torch.optim.AdamW(
         [{"params": decay, "weight_decay": params.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=params.lr,
         betas=(0.9, 0.98),
         eps=1e-6,
     )
-    # The groups the objective weighs (ERM logs the same groups' losses): corruption groups when training on
-    # corruptions (unless DRO is asked to weigh colours), scene colours otherwise.
+
+
+def _objective_groups(params: Params, n_train: int, train_groups: np.ndarray):
+    """(whether the groups are corruption groups, their number, the adjustment C/√n_g of each). The groups the
+    objective weighs (ERM logs the same groups' losses): corruption groups when training on corruptions (unless
+    DRO is asked to weigh colours), scene colours otherwise."""
+    import torch
+
     by_corruption = params.augment == "corruptions" and not (
         params.objective == "group_dro" and params.dro_groups == "colour"
     )
     if by_corruption:
-        group_names = corruption_groups(params)
-        train_counts = torch.full((len(group_names),), len(train_captions) / len(group_names))  # uniform assignment
+        n_groups = len(corruption_groups(params))
+        train_counts = torch.full((n_groups,), n_train / n_groups)  # uniform assignment
     else:
-        group_names = [str(g) for g in range(int(train_groups.max()) + 1)]
-        train_counts = torch.as_tensor(np.bincount(train_groups, minlength=len(group_names)), dtype=torch.float32)
-    n_groups = len(group_names)
-    adjustment = params.dro_adjustment / train_counts.clamp(min=1).sqrt()
-    q = torch.full((n_groups,), 1.0 / n_groups)
+        n_groups = int(train_groups.max()) + 1
+        train_counts = torch.as_tensor(np.bincount(train_groups, minlength=n_groups), dtype=torch.float32)
+    return by_corruption, n_groups, params.dro_adjustment / train_counts.clamp(min=1).sqrt()
 
-    rec.snapshot_weights("init", model)
+
+def _train(params: Params, model, data: dict, normalize, rng: np.random.Generator, gen, rec) -> None:
+    """The training loop: ``steps`` AdamW steps on batches drawn without replacement (reshuffled per epoch),
+    corrupted when ``augment`` asks, under the objective's loss; a curve row every ``curve_every`` steps."""
+    import torch
+
+    from repro.methods.contrastive import per_pair_clip_loss
+    from repro.methods.online_group_dro import group_means, robust_loss, update_group_weights
+
+    tokenize = data["tokenize"]
+    train_images, train_captions, train_groups = data["train_images"], data["train_captions"], data["train_groups"]
+    optimizer = _optimizer(params, model)
+    by_corruption, n_groups, adjustment = _objective_groups(params, len(train_captions), train_groups)
+    q = torch.full((n_groups,), 1.0 / n_groups)
+    device = next(model.parameters()).device
     model.train()
     order = np.empty(0, dtype=np.int64)
     for step in rec.progress(range(params.steps), desc=f"{params.objective}/{params.augment}"):
@@ -201,11 +230,11 @@ def run(params: Params, seed: int, rec) -> None:
             corruption = torch.as_tensor(rng.integers(len(corruption_groups(params)), size=len(idx)))
             images, captions = _corrupt_batch(params, images, captions, corruption, rng, gen)
             groups = corruption if by_corruption else groups
-        out = model((images.to(device) - mean) / std, tokenize(captions).to(device))
+        out = model(normalize(images), tokenize(captions).to(device))
         losses = per_pair_clip_loss(out["image_features"], out["text_features"], out["logit_scale"]).cpu()
         group_loss, counts = group_means(losses, groups, n_groups)
         if params.objective == "group_dro":
-            q = update_group_weights(q, group_loss, params.dro_step_size, adjustment)
+            q = update_group_weights(q, group_loss, step_size=params.dro_step_size, adjustment=adjustment)
             loss = robust_loss(group_loss, q)
         elif params.objective == "erm":
             loss = losses.mean()
@@ -231,12 +260,6 @@ def run(params: Params, seed: int, rec) -> None:
                 groups=n_groups,
                 logit_scale=out["logit_scale"].item(),
             )
-    rec.snapshot_weights("final", model)
-
-    model.eval()
-    with torch.no_grad():
-        rows = _evaluate(seed, data, encode_images, encode_texts)
-    rec.write_predictions("ranks", pd.DataFrame(rows))
 
 
 def _load_data(params: Params, rng: np.random.Generator, model) -> dict:

@@ -42,7 +42,7 @@ def _entropic_maximum(losses: np.ndarray, eta: float, start: np.ndarray) -> floa
     """max over the simplex of Σ q L + H(q)/η by SLSQP (equality Σ q = 1, bounds 0 ≤ q ≤ 1)."""
     from scipy.optimize import minimize
 
-    from repro.methods.gdro import entropic_objective
+    from repro.methods.difficulty_gdro import entropic_objective
 
     def neg(q: np.ndarray) -> float:
         return -entropic_objective(np.clip(q, 0.0, 1.0), losses, eta)
@@ -66,7 +66,7 @@ def _entropic_maximum(losses: np.ndarray, eta: float, start: np.ndarray) -> floa
 def measure_entropic_surrogate(
     params: LemmaParams, instances: int, rng: np.random.Generator, runs: list
 ) -> pd.DataFrame:
-    from repro.methods.gdro import entropic_objective, entropic_value, softmax_response
+    from repro.methods.difficulty_gdro import entropic_objective, entropic_value, softmax_response
 
     lhs, rhs, c_lhs, c_rhs = [], [], [], []
     for _ in range(instances):
@@ -118,7 +118,7 @@ def _variance_optimum(q: np.ndarray, v: np.ndarray, budget: float) -> np.ndarray
 
 
 def measure_sqrt_law(params: SqrtLawParams, instances: int, rng: np.random.Generator, runs: list) -> pd.DataFrame:
-    from repro.methods.gdro import shadow_price_response, sqrt_allocation
+    from repro.methods.difficulty_gdro import shadow_price_response, sqrt_allocation
 
     lhs, rhs, c_lhs, c_rhs = [], [], [], []
     for _ in range(instances):

@@ -118,26 +118,19 @@ def run(params: Params, seed: int, rec) -> None:
 
     rng = np.random.default_rng(seed)
     task = make_preference_bandit(
-        params.contexts,
-        params.actions,
-        params.phi_low,
-        params.phi_high,
-        params.train_pairs,
-        params.demos,
-        params.heldout_pairs,
-        rng,
+        contexts=params.contexts,
+        actions=params.actions,
+        phi_low=params.phi_low,
+        phi_high=params.phi_high,
+        train_pairs=params.train_pairs,
+        demos=params.demos,
+        heldout_pairs=params.heldout_pairs,
+        rng=rng,
     )
-    counts = np.stack([np.bincount(row, minlength=params.actions) for row in task.demos]).astype(float)
-    reference = torch.as_tensor(
-        (counts + params.reference_smoothing) / (params.demos + params.actions * params.reference_smoothing)
-    )
+    reference = _reference_policy(params, task)
     log_reference = reference.log()
     c = _neg_log_dispersion(params, task.dispersion, reference)
-
-    x, winner, loser = (torch.as_tensor(col) for col in task.train.T)
-    if params.shuffle_labels:
-        flip = torch.as_tensor(rng.random(x.numel()) < 0.5)
-        winner, loser = torch.where(flip, loser, winner), torch.where(flip, winner, loser)
+    x, winner, loser = _training_pairs(params, task, rng)
 
     betas = torch.tensor(params.betas, dtype=torch.float64)[:, None]  # (B, 1)
     logits = torch.nn.Parameter(log_reference.expand(len(params.betas), -1, -1).clone())  # (B, C, K)
@@ -165,34 +158,61 @@ def run(params: Params, seed: int, rec) -> None:
 
     with torch.no_grad():
         logp = torch.log_softmax(logits, dim=-1)
-    b, ctx, act = np.meshgrid(params.betas, np.arange(params.contexts), np.arange(params.actions), indexing="ij")
-    rec.write_predictions(
-        "policy",
-        pd.DataFrame(
-            {
-                "beta": b.ravel(),
-                "context": ctx.ravel(),
-                "action": act.ravel(),
-                "policy_prob": logp.exp().numpy().ravel(),
-                "reference_prob": reference.expand(len(params.betas), -1, -1).numpy().ravel(),
-                "true_utility": np.tile(task.utility.ravel(), len(params.betas)),
-                "dispersion": np.tile(np.repeat(task.dispersion, params.actions), len(params.betas)),
-                "neg_log_dispersion": np.tile(np.repeat(c.numpy(), params.actions), len(params.betas)),
-            }
-        ),
+    rec.write_predictions("policy", _policy_table(params, task, logp, reference, c))
+    rec.write_predictions("heldout_pairs", _heldout_table(params, task, logp))
+
+
+def _reference_policy(params: Params, task):
+    """π_ref, (C, K) float64: the Laplace-smoothed distribution of the demonstrators' top choices."""
+    import torch
+
+    counts = np.stack([np.bincount(row, minlength=params.actions) for row in task.demos]).astype(float)
+    return torch.as_tensor(
+        (counts + params.reference_smoothing) / (params.demos + params.actions * params.reference_smoothing)
     )
+
+
+def _training_pairs(params: Params, task, rng: np.random.Generator):
+    """(context, winner, loser) tensors of the labelled training pairs; coin-flip labels under ``shuffle_labels``."""
+    import torch
+
+    x, winner, loser = (torch.as_tensor(col) for col in task.train.T)
+    if params.shuffle_labels:
+        flip = torch.as_tensor(rng.random(x.numel()) < 0.5)
+        winner, loser = torch.where(flip, loser, winner), torch.where(flip, winner, loser)
+    return x, winner, loser
+
+
+def _policy_table(params: Params, task, logp, reference, c) -> pd.DataFrame:
+    """The learned policy per (β, context, action), beside π_ref, the true utility and the dispersion."""
+    n_betas = len(params.betas)
+    b, ctx, act = np.meshgrid(params.betas, np.arange(params.contexts), np.arange(params.actions), indexing="ij")
+    return pd.DataFrame(
+        {
+            "beta": b.ravel(),
+            "context": ctx.ravel(),
+            "action": act.ravel(),
+            "policy_prob": logp.exp().numpy().ravel(),
+            "reference_prob": reference.expand(n_betas, -1, -1).numpy().ravel(),
+            "true_utility": np.tile(task.utility.ravel(), n_betas),
+            "dispersion": np.tile(np.repeat(task.dispersion, params.actions), n_betas),
+            "neg_log_dispersion": np.tile(np.repeat(c.numpy(), params.actions), n_betas),
+        }
+    )
+
+
+def _heldout_table(params: Params, task, logp) -> pd.DataFrame:
+    """The policy's log-probability margin on each held-out annotator pair, per β."""
+    n_betas = len(params.betas)
     hx, ha, hb, pref = task.heldout.T
     margins = (logp[:, hx, ha] - logp[:, hx, hb]).numpy()  # (B, M)
-    rec.write_predictions(
-        "heldout_pairs",
-        pd.DataFrame(
-            {
-                "beta": np.repeat(params.betas, hx.size),
-                "context": np.tile(hx, len(params.betas)),
-                "action_a": np.tile(ha, len(params.betas)),
-                "action_b": np.tile(hb, len(params.betas)),
-                "a_preferred": np.tile(pref.astype(bool), len(params.betas)),
-                "logprob_margin": margins.ravel(),
-            }
-        ),
+    return pd.DataFrame(
+        {
+            "beta": np.repeat(params.betas, hx.size),
+            "context": np.tile(hx, n_betas),
+            "action_a": np.tile(ha, n_betas),
+            "action_b": np.tile(hb, n_betas),
+            "a_preferred": np.tile(pref.astype(bool), n_betas),
+            "logprob_margin": margins.ravel(),
+        }
     )
