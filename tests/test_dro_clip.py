@@ -1,11 +1,13 @@
-"""The dro_clip family through the harness (tiny settings): it trains, writes valid tables, is deterministic,
-and its metrics and review profile are computed from what it wrote."""
+"""The dro_clip family (tiny settings): its metrics and review profile are computed from what it wrote, incoherent
+arms are rejected, and the full-scale data path runs. tests/test_families.py runs the family contract (it trains,
+writes valid tables, is deterministic)."""
 
 from __future__ import annotations
 
 import pytest
 
 from repro.families.dro_clip import experiment as dro_clip
+from repro.families.dro_clip import metrics as dro_clip_metrics
 from repro.metrics.scoring import compute_run_metrics
 from repro.plan import make_run
 from repro.runner import run_arm
@@ -19,40 +21,23 @@ ARMS = {
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    out = {}
-    for name, arm in ARMS.items():
-        for seed in (0, 1):
-            spec = make_run("dro_clip", "ci", seed, arm, TINY)
-            path = tmp_path_factory.mktemp(f"{name}{seed}") / "run.json"
-            out[(name, seed)] = (spec, path, run_arm(spec, path))
-    return out
-
-
-def test_runs_complete_and_change_weights(runs):
-    for _, _, record in runs.values():
-        assert record["status"] == "completed", record["error"]
-        weights = record["artifacts"]["weights"]
-        assert weights["init"]["sha256"] != weights["final"]["sha256"]
-        assert weights["final"]["l2_delta_from_init"] > 0
-        assert record["artifacts"]["tables"]["ranks"]["rows"] == 2 * 12 * (1 + 5 * 28)  # both directions
+    """The corruption-group DRO arm at seed 0 (tests/test_families.py runs the family contract: weights change,
+    tables validate, determinism)."""
+    spec = make_run("dro_clip", "ci", 0, ARMS["dro_corruptions"], TINY)
+    path = tmp_path_factory.mktemp("dro_corruptions0") / "run.json"
+    return {("dro_corruptions", 0): (spec, path, run_arm(spec, path))}
 
 
 def test_metrics_and_profiles_from_predictions(runs):
-    table, diagnostics = compute_run_metrics(runs[("dro_corruptions", 0)][1])
+    _, path, record = runs[("dro_corruptions", 0)]
+    assert record["artifacts"]["tables"]["ranks"]["rows"] == 2 * 12 * (1 + 5 * 28)  # both directions
+    table, diagnostics = compute_run_metrics(path)
     values = dict(zip(table["metric"], table["value"], strict=True))
-    assert set(values) == set(dro_clip.METRICS)
+    assert set(values) == set(dro_clip_metrics.METRICS)
     assert 0 <= values["worst_corruption_r1"] <= values["mean_corruption_r1"] <= 1
     profile = diagnostics["profiles"]["r1_by_perturbation"]
     assert len(set(profile["panel"])) == 28 and set(profile["x"]) == {0, 1, 2, 3, 4, 5}
     assert diagnostics["input_dependence"]["ranks.distinct_output_profiles"] > 1
-
-
-def test_same_key_same_predictions_and_seeds_differ(runs, tmp_path):
-    spec, _, record = runs[("dro_corruptions", 1)]
-    again = run_arm(spec, tmp_path / "run.json")
-    assert again["artifacts"]["tables"] == record["artifacts"]["tables"]  # bit-identical predictions
-    assert runs[("dro_corruptions", 0)][2]["artifacts"]["tables"] != record["artifacts"]["tables"]
-    assert runs[("erm", 1)][2]["artifacts"]["tables"] != record["artifacts"]["tables"]
 
 
 def test_incoherent_arms_are_rejected():

@@ -1,12 +1,12 @@
-"""The mallows_bandit family through the harness: it trains, writes valid tables, is deterministic,
-and its metrics are computed from what it wrote."""
+"""The mallows_bandit family through the harness: its metrics are computed from what it wrote, tampered tables are
+refused and failures recorded. tests/test_families.py runs the family contract (it trains, writes valid tables, is
+deterministic)."""
 
 import json
 
 import pandas as pd
 import pytest
 
-from repro.files import read_json
 from repro.metrics.scoring import compute_run_metrics
 from repro.plan import make_run
 from repro.runner import run_arm
@@ -16,23 +16,11 @@ TINY = {"contexts": 6, "actions": 4, "train_pairs": 8, "demos": 4, "heldout_pair
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    out = {}
-    for name, arm in {"dpo": {"loss": "dpo"}, "entropy": {"loss": "mallows_theta", "dispersion": "entropy"}}.items():
-        for seed in (0, 1):
-            spec = make_run("mallows_bandit", "ci", seed, arm, TINY)
-            path = tmp_path_factory.mktemp(f"{name}{seed}") / "run.json"
-            out[(name, seed)] = (spec, path, run_arm(spec, path))
-    return out
-
-
-def test_runs_complete_and_change_weights(runs):
-    for spec, path, record in runs.values():
-        assert record["status"] == "completed", record["error"]
-        weights = record["artifacts"]["weights"]
-        assert weights["init"]["sha256"] != weights["final"]["sha256"]
-        assert weights["final"]["l2_delta_from_init"] > 0
-        assert record["environment"]["deterministic_algorithms"] is True
-        assert read_json(path)["arm_key"] == spec.arm_key
+    """The DPO arm at seed 0 (tests/test_families.py runs the family contract: weights change, tables validate,
+    determinism)."""
+    spec = make_run("mallows_bandit", "ci", 0, {"loss": "dpo"}, TINY)
+    path = tmp_path_factory.mktemp("dpo0") / "run.json"
+    return {("dpo", 0): (spec, path, run_arm(spec, path))}
 
 
 def test_metrics_are_computed_from_predictions(runs):
@@ -54,15 +42,8 @@ def test_metrics_are_computed_from_predictions(runs):
     assert diagnostics["input_dependence"]["policy.distinct_output_profiles"] > 1
 
 
-def test_same_key_same_predictions(runs, tmp_path):
-    spec, _, record = runs[("entropy", 1)]
-    again = run_arm(spec, tmp_path / "run.json")
-    assert again["artifacts"]["tables"] == record["artifacts"]["tables"]  # identical table hashes
-    assert runs[("entropy", 0)][2]["artifacts"]["tables"] != record["artifacts"]["tables"]
-
-
 def test_tampered_predictions_are_refused(runs):
-    path = runs[("dpo", 1)][1]
+    path = runs[("dpo", 0)][1]
     table = path.parent / "predictions-policy.parquet"
     original = table.read_bytes()
     try:
