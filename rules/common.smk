@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from repro.claims import ARXIV_VERSIONED, ClaimError
-from repro.files import read_json
+from repro.files import read_json, write_text
 from repro.ledger import LedgerError, ledger_path, read_ledger, register_missing, rule_of, rule_status
 from repro.ledger import record_evidence as record_ledger_evidence
 from repro.paper_cache import cache_files
@@ -64,8 +64,26 @@ def record_evidence():
     record_ledger_evidence(LEDGER, decided)
 
 
+def write_log_index():
+    """logs/index-<scale>.tsv: each run's log beside the claims and arms that use it (log paths carry the arm's
+    content key, which no one can read)."""
+    users = {}
+    for claim_id, claim_plan in sorted(PLAN.claims.items()):
+        for arm, runs in claim_plan.arms.items():
+            for run in runs:
+                for needed in run.closure():
+                    name = arm if needed is run else f"{arm} (prerequisite)"
+                    users.setdefault(needed.dir, []).append(f"{claim_id}:{name}")
+    lines = ["log\texperiment\tseed\tused_by"]
+    for run_dir, run in sorted(PLAN.runs.items()):
+        log = f"logs/run_arm/{run.experiment}/{run.scale}/{run.arm_key}/seed{run.seed}.log"
+        lines.append(f"{log}\t{run.experiment}\t{run.seed}\t{', '.join(users.get(run_dir, []))}")
+    write_text(Path(f"logs/index-{SCALE}.tsv"), "\n".join(lines) + "\n")
+
+
 onstart:
     register_missing(LEDGER, [p.loaded.claim for p in PLAN.claims.values()], (SCALE,), by="workflow start")
+    write_log_index()
     if JOB_SERVER is not None:
         JOB_SERVER.start()
 
@@ -158,17 +176,21 @@ def family_decisions(wildcards):
     """Decisions of the claims tested together with this one: its paper's reproduction claims that run at the
     scale (Holm's family); for other kinds, its own decision only."""
     plan = PLAN.claims[wildcards.claim]
-    claim = plan.loaded.claim
-    if claim.kind != "reproduction" or plan.not_run is not None:
+    if plan.loaded.claim.kind != "reproduction" or plan.not_run is not None:
         return [f"results/decisions/{wildcards.scale}/{wildcards.claim}.json"]
-    family = [
-        other
-        for other, p in sorted(PLAN.claims.items())
-        if p.loaded.claim.kind == "reproduction"
-        and p.not_run is None
-        and p.loaded.claim.paper.arxiv.split("v")[0] == claim.paper.arxiv.split("v")[0]
-    ]
+    family = HOLM_FAMILIES[_paper_id(plan.loaded.claim)]
     return [f"results/decisions/{wildcards.scale}/{other}.json" for other in family]
+
+
+def _paper_id(claim):
+    return claim.paper.arxiv.split("v")[0]
+
+
+HOLM_FAMILIES = {}
+"""Paper (arXiv id without version) -> its reproduction claims that run at this scale, sorted: built once."""
+for _id, _plan in sorted(PLAN.claims.items()):
+    if _plan.loaded.claim.kind == "reproduction" and _plan.not_run is None:
+        HOLM_FAMILIES.setdefault(_paper_id(_plan.loaded.claim), []).append(_id)
 
 
 def rule_flag(wildcards):
