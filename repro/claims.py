@@ -19,6 +19,7 @@ This module reads the files and is what the rest of repro imports; the models ar
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,12 @@ def load_paper(path: Path, repo_root: Path) -> Paper:
     return paper
 
 
+@functools.cache
+def _claim_adapter() -> TypeAdapter:
+    """The validator of the claim union, built once (building it takes longer than validating a claim)."""
+    return TypeAdapter(Claim)
+
+
 def parse_claim(path: Path, paper: Paper, repo_root: Path):
     """Validate one claim file (schema, paper link, registry). Raises ClaimError."""
     file = _rel(path, repo_root)
@@ -167,7 +174,7 @@ def parse_claim(path: Path, paper: Paper, repo_root: Path):
     if "kind" not in data:
         raise ClaimError([ClaimIssue(file, 1, "kind", f"missing; one of {', '.join(KINDS)}")])
     try:
-        claim = TypeAdapter(Claim).validate_python(data)
+        claim = _claim_adapter().validate_python(data)
     except ValidationError as exc:
         raise ClaimError(pydantic_issues(file, node, exc, CLAIM_MODELS.get(data["kind"]))) from None
     found = FileIssues(file, node)

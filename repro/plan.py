@@ -9,6 +9,7 @@ its ``SCALES[scale]`` overrides, then the claim's arm parameters, then the claim
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,13 +45,66 @@ def make_run(experiment: str, scale: str, seed: int, *layers: dict) -> RunSpec:
     seed unless the family pins one with ``(experiment, params, seed)``: one checkpoint shared by every
     seed, as papers start every seed's RL from the same base model.
     """
-    resolved = resolve_params(experiment, scale, *layers)
-    family = registry.get_experiment(experiment)
-    requires = {}
-    needs = family.requires(family.Params.model_validate(resolved))
-    for name, (dep_experiment, dep_params, *pinned_seed) in needs.items():
-        requires[name] = make_run(dep_experiment, scale, pinned_seed[0] if pinned_seed else seed, dep_params)
-    return RunSpec(experiment, scale, arm_key(experiment, scale, resolved), seed, resolved, requires)
+    return _Runs().make(experiment, scale, seed, layers)
+
+
+def _frozen(value):
+    """A hashable stand-in for a parameter value that tells apart what validation could tell apart (1, 1.0 and
+    True; 0.0 and -0.0; a list and a tuple; key order); TypeError for a value it does not know."""
+    if isinstance(value, dict):
+        return dict, tuple((key, _frozen(item)) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return type(value), tuple(_frozen(item) for item in value)
+    if isinstance(value, str):
+        return type(value), value
+    if value is None or isinstance(value, int | float | datetime.date):  # repr: -0.0, a datetime's time zone
+        return type(value), repr(value)
+    raise TypeError(f"no frozen form for {type(value).__name__}")
+
+
+class _Runs:
+    """:func:`make_run` for many claims: each distinct set of merged parameters is validated, keyed and asked for
+    its prerequisites once, and each distinct run (at a seed) built once, however many claims, arms and seeds share
+    it. The results are those of separate :func:`make_run` calls; runs with the same content are the same object."""
+
+    def __init__(self) -> None:
+        self.arms: dict = {}
+        self.runs: dict = {}
+
+    def arm(self, experiment: str, scale: str, layers: tuple) -> tuple:
+        """``(key, experiment, scale, resolved params, content key, prerequisites)``; key None if not cacheable."""
+        family = registry.get_experiment(experiment)
+        merged: dict = dict(family.SCALES[scale])
+        for layer in layers:
+            merged.update(layer)
+        try:
+            key = (experiment, scale, _frozen(merged))
+        except TypeError:
+            key = None
+        arm = self.arms.get(key) if key is not None else None
+        if arm is None:
+            resolved = family.Params.model_validate(merged).model_dump(mode="json")
+            needs = family.requires(family.Params.model_validate(resolved))
+            arm = (key, experiment, scale, resolved, arm_key(experiment, scale, resolved), needs)
+            if key is not None:
+                self.arms[key] = arm
+        return arm
+
+    def run(self, arm: tuple, seed: int) -> RunSpec:
+        key, experiment, scale, resolved, content_key, needs = arm
+        run = self.runs.get((key, seed)) if key is not None else None
+        if run is None:
+            requires = {}
+            for name, (dep_experiment, dep_params, *pinned_seed) in needs.items():
+                dep_seed = pinned_seed[0] if pinned_seed else seed
+                requires[name] = self.make(dep_experiment, scale, dep_seed, (dep_params,))
+            run = RunSpec(experiment, scale, content_key, seed, resolved, requires)
+            if key is not None:
+                self.runs[(key, seed)] = run
+        return run
+
+    def make(self, experiment: str, scale: str, seed: int, layers: tuple) -> RunSpec:
+        return self.run(self.arm(experiment, scale, layers), seed)
 
 
 @dataclass(frozen=True)
@@ -92,7 +146,9 @@ def _gpu_available() -> bool:
     return torch.cuda.is_available()
 
 
-def plan_claim(loaded: LoadedClaim, scale: str) -> ClaimPlan:
+def plan_claim(loaded: LoadedClaim, scale: str, runs: _Runs | None = None) -> ClaimPlan:
+    """The runs ``loaded`` needs at ``scale`` (``runs``: shared by the claims of one plan)."""
+    runs = runs if runs is not None else _Runs()
     claim = loaded.claim
     spec = scale_spec(claim, scale)
     if spec is None:  # derivation / textual: scale-free, no runs
@@ -109,7 +165,8 @@ def plan_claim(loaded: LoadedClaim, scale: str) -> ClaimPlan:
     else:
         return ClaimPlan(loaded, scale, None, {})
     for arm, params in arm_params.items():
-        arms[arm] = [make_run(experiment, scale, seed, params, overrides) for seed in range(seeds)]
+        resolved = runs.arm(experiment, scale, (params, overrides))
+        arms[arm] = [runs.run(resolved, seed) for seed in range(seeds)]
     return ClaimPlan(loaded, scale, None, arms)
 
 
@@ -127,10 +184,15 @@ def build_plan(claims_dir: Path, scale: str, repo_root: Path | None = None) -> P
     if scale not in ("ci", "reduced", "full"):
         raise ValueError(f"config: scale: must be one of ci, reduced, full (got {scale!r})")
     loaded = load_claims(Path(claims_dir), repo_root)
-    claims = {item.id: plan_claim(item, scale) for item in loaded}
+    shared = _Runs()
+    claims = {item.id: plan_claim(item, scale, shared) for item in loaded}
     runs: dict[Path, RunSpec] = {}
+    seen: set[int] = set()  # runs shared by claims are one object: its closure is listed once
     for claim_plan in claims.values():
         for run in claim_plan.runs:
+            if id(run) in seen:
+                continue
+            seen.add(id(run))
             for needed in run.closure():
                 runs[needed.dir] = needed
     return Plan(scale, claims, runs)

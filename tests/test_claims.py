@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import pytest
 
-from repro.claims import ClaimError, load_claims
+from repro.claims import ClaimError, ReproductionClaim, load_claims, scale_spec
 from repro.cli import main as repro_main
+from repro.plan import _frozen, build_plan, make_run
 
 from .conftest import ROOT, snakemake
 
@@ -379,3 +381,36 @@ def test_a_claim_file_outside_a_paper_folder_is_an_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "claims/stray-claim.yaml: <file>: claim files are read only inside a paper folder" in err
     assert "move it to claims/<arxiv_id>/stray-claim.yaml" in err
+
+
+@pytest.mark.parametrize("scale", ["ci", "reduced", "full"])
+def test_plan_gives_each_claim_the_runs_make_run_gives(scale):
+    """build_plan resolves each distinct arm once for all the claims and seeds that share it: the runs must be those
+    of one make_run call per claim, arm and seed, and the plan's runs their closures."""
+    plan = build_plan(ROOT / "claims", scale)
+    expected_runs = {}
+    for claim_plan in plan.claims.values():
+        claim = claim_plan.loaded.claim
+        for arm, runs in claim_plan.arms.items():
+            if isinstance(claim, ReproductionClaim):
+                experiment, params, overrides = claim.experiment, claim.arms[arm], scale_spec(claim, scale).params
+            else:
+                experiment, params, overrides = claim.runs.experiment, claim.runs.arms[arm], {}
+            expected = [make_run(experiment, scale, seed, params, overrides) for seed in range(len(runs))]
+            assert [run.to_json() for run in runs] == [run.to_json() for run in expected], (claim.id, arm)
+            for run in expected:
+                for needed in run.closure():
+                    expected_runs[needed.dir] = needed
+    assert list(plan.runs) == list(expected_runs)
+    assert all(plan.runs[path].to_json() == run.to_json() for path, run in expected_runs.items())
+
+
+def test_shared_arms_are_told_apart_by_what_validation_tells_apart():
+    utc, plus_one = datetime.UTC, datetime.timezone(datetime.timedelta(hours=1))
+    same_instant = [datetime.datetime(2024, 1, 1, 0, tzinfo=utc), datetime.datetime(2024, 1, 1, 1, tzinfo=plus_one)]
+    distinct = [1, 1.0, True, 0.0, -0.0, "1", None, [1], (1,), {"a": 1, "b": 2}, {"b": 2, "a": 1}, [[1]], [(1,)]]
+    distinct += [datetime.date(2024, 1, 1), *same_instant]
+    assert len({_frozen(value) for value in distinct}) == len(distinct)
+    assert _frozen({"a": [1, 2.5]}) == _frozen({"a": [1, 2.5]})
+    with pytest.raises(TypeError):
+        _frozen({1, 2})
