@@ -27,6 +27,7 @@ COMMANDS = (
     runs.add_run_arm,
     runs.add_compute_metrics,
     runs.add_check_property,
+    runs.add_pilot,
     verdicts.add_decide,
     verdicts.add_finalize,
     verdicts.add_numerics,
@@ -46,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Claim verification and reduced-scale reproduction of ML papers. Run the workflow with "
             "`snakemake --cores all`; these commands inspect claims and verdicts, and are what its rules call."
         ),
-        epilog="Reviewer commands: claims, paper, seeds, status, preregister, numerics. [rule] commands are called by "
-        "the workflow's rules. `repro COMMAND --help` describes each.",
+        epilog="Reviewer commands: claims, paper, seeds, status, preregister, numerics, pilot. [rule] commands are "
+        "called by the workflow's rules. `repro COMMAND --help` describes each.",
     )
     parser.add_argument("--version", action="version", version=f"repro {__version__}")
     sub = command_group(parser, "command")

@@ -7,7 +7,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from repro.cli.common import command, load_one, scale_option
+from repro.cli.common import claims_option, command, load_one, scale_option
 
 
 def cmd_run_arm(args) -> int:
@@ -69,6 +69,32 @@ def cmd_check_property(args) -> int:
     return 0
 
 
+def cmd_pilot(args) -> int:
+    from repro.claims import ClaimError
+    from repro.pilot import PilotError, parse_seeds, pilot_claim, render
+
+    folder = Path(args.claims)
+    found = sorted(folder.glob(f"*/{args.claim_id}.yaml"))
+    if not found:
+        print(f"no claim file {args.claim_id}.yaml under {folder}/<arxiv_id>/ (`repro claims list`)", file=sys.stderr)
+        return 2
+    try:
+        loaded = load_one(found[0])
+        result = pilot_claim(
+            loaded,
+            args.scale,
+            parse_seeds(args.seeds),
+            Path(args.out),
+            threads=args.threads,
+            log=lambda msg: print(msg, file=sys.stderr),
+        )
+    except (PilotError, ClaimError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(render(result))
+    return 0
+
+
 def cmd_serve_jobs(args) -> int:
     from repro.jobserver import serve
 
@@ -102,6 +128,30 @@ def add_check_property(sub) -> None:
     p.add_argument("--out", required=True, help="instance table to write (parquet)")
     p.add_argument("--status", required=True, help="status JSON to write (ok, or the error)")
     p.set_defaults(func=cmd_check_property)
+
+
+def add_pilot(sub) -> None:
+    p = command(
+        sub,
+        "pilot",
+        "measure a reproduction claim's per-seed spread on pilot seeds, before fixing its rule",
+        "Run a reproduction claim's arms on pilot seeds (never its decisive seeds 0 … n-1) in a scratch folder, score "
+        "them with the workflow's harness and print each arm's metric per seed, the per-seed sd of the claim's effect, "
+        "the minimum detectable effect at its declared seeds and the seeds that would detect its margin (power 0.8), "
+        "its mechanism diagnostic, its negative controls' gaps and the runs' cost. Writes nothing under results/ and "
+        "nothing to the ledger; a JSON copy of the report goes to the output folder.",
+    )
+    p.add_argument("claim_id", help="the claim's id (its file name without .yaml)")
+    claims_option(p)
+    scale_option(p)
+    p.add_argument("--seeds", default="1000-1005", help="pilot seeds: a range 1000-1005 or a list 1000,1001")
+    p.add_argument(
+        "--out",
+        default="results-pilot",
+        help="scratch folder for the pilot's runs (reused: runs already there are not run again)",
+    )
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.set_defaults(func=cmd_pilot)
 
 
 def add_serve_jobs(sub) -> None:
