@@ -53,8 +53,9 @@ def _is_package(name: str) -> bool:
     return spec is not None and spec.submodule_search_locations is not None
 
 
-def module_closure(name: str) -> list[Path]:
-    """Source files of ``name`` and every ``repro`` module it imports, transitively."""
+@functools.cache
+def closure_modules(name: str) -> frozenset[str]:
+    """``name`` and every ``repro`` module it imports, transitively (module names)."""
     seen: set[str] = set()
     todo = [name]
     while todo:
@@ -63,7 +64,12 @@ def module_closure(name: str) -> list[Path]:
             continue
         seen.add(current)
         todo.extend(_repro_imports(current) - seen)
-    files = {module_path(mod) for mod in seen}
+    return frozenset(seen)
+
+
+def module_closure(name: str) -> list[Path]:
+    """Source files of ``name`` and every ``repro`` module it imports, transitively."""
+    files = {module_path(mod) for mod in closure_modules(name)}
     return sorted(f for f in files if f is not None)
 
 

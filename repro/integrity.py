@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from repro.codekeys import label, module_closure, module_path
+from repro.codekeys import closure_modules, label, module_closure, module_path
 from repro.files import sha256_file, sha256_json
 from repro.runspec import RunSpec, arm_key
 
@@ -40,30 +41,28 @@ REQUIRED_RECORD_FIELDS = (
 )
 MIN_SECONDS_PER_LOGGED_STEP = 1e-5
 """A logged training step faster than 10 µs is not a real optimiser step (catches "trained" in 0 s)."""
-FORBIDDEN_IN_EXPERIMENTS = (
-    "repro.metrics",
-    "repro.stats",
-    "repro.bootstrap",
-    "repro.multiplicity",
-    "repro.verdict",
-    "repro.verdict_record",
-    "repro.decide_evidence",
-    "repro.decide_gates",
-    "repro.decide_reproduction",
-    "repro.decide_property",
-    "repro.decide_paper",
-    "repro.integrity",
-)
-"""Experiments measure; they may not import the code that scores or judges them (nor any family's metrics)."""
+JUDGES = ("repro.verdict", "repro.metrics.scoring")
+"""The entry points of scoring and judging: the verdict and the metrics harness."""
+
+
+@functools.cache
+def judging_modules() -> frozenset[str]:
+    """Modules an experiment may not import: everything the verdict and the metrics harness are built from, less
+    what the runner itself needs (its closure is the code experiments legitimately share: files, tables, run
+    specs, the registry). Derived from the imports, so a new judging module is covered the day it is written."""
+    judging = frozenset().union(*(closure_modules(name) for name in JUDGES))
+    return judging - closure_modules("repro.runner")
 
 
 def _forbidden(name: str) -> str | None:
-    for forbidden in FORBIDDEN_IN_EXPERIMENTS:
-        if name == forbidden or name.startswith(forbidden + "."):
-            return forbidden
+    """The judging module ``name`` is (or belongs to), or None. Any ``repro.metrics`` module and any family's
+    ``metrics`` count as judging: experiments measure, they do not score themselves."""
+    if name in judging_modules() or name == "repro.metrics" or name.startswith("repro.metrics."):
+        return name
     if name.startswith("repro.families.") and name.endswith(".metrics"):
         return name
-    return None
+    parent = name.rpartition(".")[0]  # `from repro.stats import summarize` names repro.stats.summarize
+    return parent if parent and parent in judging_modules() else None
 
 
 @dataclass(frozen=True)
@@ -313,13 +312,16 @@ def check_no_metric_literals(experiment_module: str, claimed: list[tuple[float, 
     claimed: (value, precision) pairs of the claim's reported numbers.
     """
     files = module_closure(experiment_module)
-    module_file = module_path(experiment_module)
-    for forbidden in filter(None, map(_forbidden, sorted(_imports(module_file)))):
-        return Check(
-            "no_metric_literals",
-            False,
-            f"{label(module_file)} imports {forbidden}: experiments may not score themselves",
-        )
+    for module in sorted(closure_modules(experiment_module)):
+        module_file = module_path(module)
+        if module_file is None or _forbidden(module):  # a judging module is reported where it is imported
+            continue
+        for forbidden in filter(None, map(_forbidden, sorted(_imports(module_file)))):
+            return Check(
+                "no_metric_literals",
+                False,
+                f"{label(module_file)} imports {forbidden}: experiments may not score themselves",
+            )
     for value, precision in claimed:
         if not _distinctive(value):
             continue

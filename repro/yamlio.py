@@ -136,7 +136,17 @@ def _to_data(node: yaml.Node, path: tuple) -> Any:
     if isinstance(node, yaml.SequenceNode):
         return [_to_data(item, (*path, i)) for i, item in enumerate(node.value)]
     construct = _SCALAR_CONSTRUCTORS.get(node.tag)
-    return construct(_LOADER, node) if construct is not None else _LOADER.construct_object(node, deep=True)
+    try:
+        return construct(_LOADER, node) if construct is not None else _LOADER.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        # a plain scalar YAML resolves to a type it cannot build: a bare `<<` (merge key), `=` (value key), or a
+        # date that does not exist (2024-02-30)
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise YamlError(
+            f"cannot read the plain value {node.value!r} ({reason}); quote it to keep it as text",
+            node.start_mark.line + 1,
+            path,
+        ) from exc
 
 
 def _load_fast(text: str) -> tuple[Any, yaml.Node]:

@@ -124,3 +124,47 @@ def test_a_collapse_needs_a_moving_curve_and_changed_weights(runs, workdir):
         check = integrity.check_input_dependence([changed])
         assert not check.passed and reason in check.detail
         assert integrity.collapsed_runs([changed]) == []
+
+
+def _probe_package(tmp_path, monkeypatch, name: str, helper_imports: str, experiment_imports: str = "") -> str:
+    """A throw-away package ``name`` (its name starts with ``repro`` so the import walk follows it): an experiment
+    module that imports a helper module, which imports ``helper_imports``."""
+    package = tmp_path / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helper.py").write_text(f"{helper_imports}\n")
+    (package / "experiment.py").write_text(f"from {name} import helper\n{experiment_imports}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return f"{name}.experiment"
+
+
+@pytest.mark.parametrize(
+    ("name", "imports", "named"),
+    [
+        ("repro_probe_stats", "from repro.stats import summarize", "repro.stats"),
+        ("repro_probe_gates", "import repro.decide_gates", "repro.decide_gates"),
+        ("repro_probe_claims", "from repro import claims", "repro.claims"),
+        ("repro_probe_scoring", "from repro.metrics.estimators import pass_at_k", "repro.metrics.estimators"),
+        ("repro_probe_family", "from repro.families.dro_clip import metrics", "repro.families.dro_clip.metrics"),
+    ],
+)
+def test_an_experiment_may_not_import_judging_code_even_through_a_helper(tmp_path, monkeypatch, name, imports, named):
+    module = _probe_package(tmp_path, monkeypatch, name, imports)
+    check = integrity.check_no_metric_literals(module, [])
+    assert not check.passed
+    assert f"helper.py imports {named}: experiments may not score themselves" in check.detail
+
+
+def test_shared_runner_code_is_allowed_and_the_judging_set_is_derived(tmp_path, monkeypatch):
+    module = _probe_package(tmp_path, monkeypatch, "repro_probe_ok", "from repro.tables import Strict\nimport torch")
+    assert integrity.check_no_metric_literals(module, []).passed
+    judging = integrity.judging_modules()
+    # what the verdict is built from, never what the runner needs
+    assert {"repro.verdict", "repro.stats", "repro.decide_reproduction", "repro.multiplicity"} <= judging
+    assert not judging & {"repro.runner", "repro.files", "repro.tables", "repro.runspec", "repro.registry"}
+
+
+@pytest.mark.parametrize("family", sorted(registry.FAMILIES))
+def test_every_shipped_family_measures_without_judging_code(family):
+    check = integrity.check_no_metric_literals(registry.module_name(family, "experiment"), [])
+    assert check.passed, check.detail

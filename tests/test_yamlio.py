@@ -59,6 +59,27 @@ REJECTED = [
     ("a: >-#\n  x\n", "malformed YAML: expected chomping or indentation indicators, but found '#'", 1, ()),
     ("a:\tb\n", "malformed YAML: found character '\\t' that cannot start any token", 1, ()),
     ("", "file is empty", 0, ()),
+    # Plain scalars that YAML resolves to types it cannot build: an error naming the value, never a traceback.
+    (
+        "a:\n  b: <<\n",
+        "cannot read the plain value '<<' (could not determine a constructor for the tag 'tag:yaml.org,2002:merge'); "
+        "quote it to keep it as text",
+        2,
+        ("a", "b"),
+    ),
+    (
+        "a: =\n",
+        "cannot read the plain value '=' (could not determine a constructor for the tag 'tag:yaml.org,2002:value'); "
+        "quote it to keep it as text",
+        1,
+        ("a",),
+    ),
+    (
+        "a: [2024-02-30]\n",
+        "cannot read the plain value '2024-02-30' (day is out of range for month); quote it to keep it as text",
+        1,
+        ("a", 0),
+    ),
 ]
 
 
