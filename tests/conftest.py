@@ -17,6 +17,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_CLAIMS = ROOT / "tests" / "fixtures" / "claims"
+NETGUARD = ROOT / "tests" / "netguard"
+
+# ... and nothing does: a connection to anything but loopback or a Unix socket fails the test, here and in every
+# Python process a test starts (tests/netguard/sitecustomize.py, found through PYTHONPATH).
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), os.environ.get("PYTHONPATH")) if p)
+sys.path.insert(0, str(NETGUARD))
+import sitecustomize as _netguard  # noqa: E402  (tests/netguard: installs the guard on import)
+
+sys.path.remove(str(NETGUARD))
+assert getattr(_netguard, "NetworkUseInTests", None), f"{_netguard.__file__} is not the test suite's network guard"
 
 
 def snakemake(
