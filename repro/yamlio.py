@@ -162,8 +162,22 @@ def _load_fast(text: str) -> tuple[Any, yaml.Node]:
         raise _Unusual from exc
 
 
+MAX_BYTES = 1 << 20
+"""Largest claim file read (1 MiB; the shipped ones are under 10 kB): a bigger one is refused before parsing."""
+
+
 def load_yaml(path: Path) -> tuple[Any, yaml.Node]:
     """Read ``path`` as plain YAML data. Returns ``(data, root_node)`` (the node serves line lookups)."""
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise YamlError(f"file is {size / 2**20:.1f} MiB; claim files are limited to {MAX_BYTES >> 20} MiB")
+    try:
+        return _load_text(path)
+    except RecursionError as exc:
+        raise YamlError("nested too deeply to read (lists or mappings inside each other hundreds of levels)") from exc
+
+
+def _load_text(path: Path) -> tuple[Any, yaml.Node]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
