@@ -82,6 +82,34 @@ def _read_exact(conn: socket.socket, n: int) -> bytes:
 # ------------------------------------------------------------------ client (the job's process)
 
 
+WORKFLOW_PID = "REPRO_WORKFLOW_PID"
+"""Environment variable holding the pid of the Snakemake process whose jobs run on this machine (rules/common.smk)."""
+
+
+def end_with_workflow() -> None:
+    """End this rule verb's process with its job: when the shell Snakemake started for it dies (even by ``kill -9``;
+    Linux ``prctl(PR_SET_PDEATHSIG)``), or when the Snakemake process itself is gone (:data:`WORKFLOW_PID`, checked
+    every second), it gets SIGTERM. A run then stops before it writes ``run.json`` (written last); in the job server
+    the client forwards the signal to its fork. Without this an orphaned run finishes after its workflow was killed
+    and leaves the record of a job Snakemake never saw finish, while a rerun may be writing the same folder."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        parent = os.getppid()
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGTERM, 0, 0, 0) == 0 and os.getppid() != parent:  # 1: PR_SET_PDEATHSIG
+            os.kill(os.getpid(), signal.SIGTERM)  # the parent died while this was being set up
+    workflow = os.environ.get(WORKFLOW_PID, "")
+    if workflow.isdigit():
+
+        def watch():
+            while _alive(int(workflow)):
+                threading.Event().wait(1.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, daemon=True, name="repro-watch-workflow").start()
+
+
 def run_on_server(argv: list[str]) -> int | None:
     """Run ``repro <argv>`` in a fork of the workflow's job server. Returns its exit status, or None when there
     is no server to use (the caller then runs the verb itself)."""
@@ -153,7 +181,7 @@ def serve(socket_path: str, parent: int) -> int:
             sys.stderr.flush()
             if os.fork() == 0:
                 listener.close()
-                _work(conn, identity)  # never returns
+                _work(conn, identity, parent)  # never returns
             conn.close()
     finally:
         listener.close()
@@ -161,8 +189,25 @@ def serve(socket_path: str, parent: int) -> int:
     return 0
 
 
-def _work(conn: socket.socket, identity: dict[str, str]) -> None:
-    """In the fork: take over the job's descriptors, directory and environment, run its verb, report, exit."""
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed and not yet reaped by its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: trust the signal
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _work(conn: socket.socket, identity: dict[str, str], workflow: int) -> None:
+    """In the fork: take over the job's descriptors, directory and environment, run its verb, report, exit. The job
+    ends early (SIGTERM to itself) when its job process or the Snakemake process ``workflow`` is gone: a run that
+    finished after its workflow was killed would leave a record of a job Snakemake never saw finish."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -191,11 +236,16 @@ def _work(conn: socket.socket, identity: dict[str, str]) -> None:
         finished = threading.Event()
 
         def watch_client():
-            # The job's process only waits; if it is gone (killed by Snakemake or by hand), so is its job.
-            try:
-                gone = conn.recv(1) == b""
-            except OSError:
-                gone = True
+            # The job's process only waits; if it is gone (killed by Snakemake or by hand), so is its job; and so
+            # is every job of a workflow whose Snakemake process is gone (kill -9 leaves its job shells orphaned).
+            gone = False
+            while not gone and not finished.is_set():
+                try:
+                    ready, _, _ = select.select([conn], [], [], 1.0)
+                    gone = bool(ready) and conn.recv(1) == b""
+                except (OSError, ValueError):
+                    gone = True
+                gone = gone or not _alive(workflow)
             if gone and not finished.is_set():
                 os.kill(os.getpid(), signal.SIGTERM)
 

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+import os
 import shlex
 import sys
 
@@ -11,7 +12,7 @@ from repro.files import read_json, write_text
 from repro.ledger import LedgerError, ledger_path, read_ledger, register_missing, rule_of, rule_status
 from repro.ledger import record_evidence as record_ledger_evidence
 from repro.paper_cache import cache_files
-from repro.jobserver import JobServer
+from repro.jobserver import WORKFLOW_PID, JobServer
 from repro.codekeys import decision_key, metrics_key, property_key, run_key, verdict_key
 from repro.plan import build_plan
 from repro.tracking import tracking_uri
@@ -51,6 +52,10 @@ JOB_SERVER = (
     if config["job_server"] and workflow.local_exec and not workflow.deployment_settings.deployment_method
     else None
 )
+# Jobs on this machine end with this Snakemake process (repro.jobserver.end_with_workflow): a killed workflow leaves
+# no run finishing behind its back.
+if workflow.local_exec:
+    os.environ[WORKFLOW_PID] = str(os.getpid())
 
 
 def record_evidence():

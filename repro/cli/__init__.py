@@ -66,8 +66,10 @@ def dispatch(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """The ``repro`` entry point: rule verbs go to the workflow's job server when there is one
     (:mod:`repro.jobserver`), everything else runs here."""
-    from repro.jobserver import run_on_server
+    from repro.jobserver import SERVED, end_with_workflow, run_on_server
 
+    if argv is None and sys.argv[1:2] and sys.argv[1] in SERVED:  # a rule's process, not a call from Python
+        end_with_workflow()
     argv = sys.argv[1:] if argv is None else list(argv)
     served = run_on_server(argv)
     if served is not None:

@@ -1,0 +1,167 @@
+"""Interrupted workflows: a killed run job, a killed Snakemake, a killed job server and a second workflow on the same
+folder. Nothing that was running looks finished, the second workflow is refused, nothing hangs, and the rerun gives
+verdicts and predictions byte-identical to an uninterrupted run."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT, snakemake
+from ..test_claims import PAPER, VALID, _write
+
+pytestmark = pytest.mark.workflow
+
+SLOW = (
+    VALID.replace("trained: {steps: 50}", "trained: {steps: 40000}")
+    .replace("weak: {steps: 50, train_items: 4}", "weak: {steps: 40000, train_items: 4}")
+    .replace("seeds: 3", "seeds: 2")
+)
+"""A planted claim whose treatment and baseline runs take several seconds each: long enough to be killed mid-run."""
+
+
+@pytest.fixture(scope="module")
+def claims(tmp_path_factory) -> Path:
+    """One claims folder for every run of this module (the verdict table names the claim file's path)."""
+    return _write(
+        tmp_path_factory.mktemp("claims"), {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": SLOW}
+    )
+
+
+def _fingerprint(workdir: Path) -> dict[str, str]:
+    """What must not differ from an uninterrupted run: the verdict table and every prediction table, byte for byte."""
+    files = [workdir / "results/verdicts-ci.tsv", *sorted((workdir / "results/runs").rglob("predictions-*.parquet"))]
+    return {str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, claims) -> dict[str, str]:
+    workdir = tmp_path_factory.mktemp("uninterrupted") / "work"
+    workdir.mkdir()
+    snakemake(workdir, claims=claims)
+    found = _fingerprint(workdir)
+    assert len(found) == 7  # the verdict table and 6 runs' predictions
+    return found
+
+
+def _start(workdir: Path, claims: Path, *args: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "1"]
+    cmd += [*args, "--config", f"claims={claims}"]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db"}
+    log = open(workdir.parent / "snakemake.out", "a")  # noqa: SIM115 (a pipe would keep a killed Snakemake a zombie)
+    return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+
+
+def _processes() -> dict[int, str]:
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                out[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+    return out
+
+
+def _wait_for_run_job(
+    workdir: Path, proc: subprocess.Popen, which: str = "shell", timeout: float = 120
+) -> tuple[int, Path]:
+    """A running slow ``repro run-arm`` job of this workflow: the pid of the shell Snakemake started for it
+    (``which="shell"``) or of the ``repro`` process in it (``"repro"``), and its run.json path."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (workdir.parent / "snakemake.out").read_text()[-3000:]
+        for pid, cmdline in _processes().items():
+            if " run-arm " not in cmdline or "40000" not in cmdline:
+                continue
+            if cmdline.startswith(("/bin/bash", "/usr/bin/bash", "bash")) != (which == "shell"):
+                continue
+            out = cmdline.split("--out ", 1)[1].split(" ", 1)[0].strip("'")
+            run_json = workdir / out
+            if run_json.parent.is_dir() and not run_json.exists():
+                time.sleep(0.5)  # well inside its ~6 s of training
+                return pid, run_json
+        time.sleep(0.2)
+    raise AssertionError("no run job started")
+
+
+def _wait_gone(pids, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        time.sleep(0.2)
+
+
+def _orphans(workdir: Path) -> list[int]:
+    """This test's remaining ``repro`` processes (their command lines name its claims folder or run folders)."""
+    return [
+        pid
+        for pid, cmd in _processes().items()
+        if " -m repro " in cmd and (str(workdir) in cmd or "results/runs/planted" in cmd)
+    ]
+
+
+@pytest.mark.parametrize("which", ["shell"])  # the repro process itself: covered by tests/test_jobserver.py
+def test_a_killed_run_job_leaves_no_record_and_the_rerun_is_identical(tmp_path, claims, reference, which):
+    """Killing the job's shell (what Snakemake started) or the ``repro`` process in it ends the run: it never writes
+    its run.json after Snakemake has cleaned up after the failed job."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = _start(workdir, claims)
+    pid, run_json = _wait_for_run_job(workdir, proc, which)
+    os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=300)
+    assert proc.returncode != 0
+    _wait_gone(_orphans(workdir))
+    time.sleep(2.0)
+    assert not run_json.exists(), "a killed run left a run.json: it would look finished"
+    snakemake(workdir, claims=claims)
+    assert _fingerprint(workdir) == reference
+
+
+def test_a_second_workflow_is_refused_and_a_killed_one_resumes_after_unlock(tmp_path, claims, reference):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    first = _start(workdir, claims)
+    _wait_for_run_job(workdir, first)
+
+    second = snakemake(workdir, claims=claims, check=False)
+    assert second.returncode != 0
+    assert "LockException" in second.stderr + second.stdout or "cannot be locked" in second.stderr + second.stdout
+
+    _, run_json = _wait_for_run_job(workdir, first)  # the run in flight now
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=60)
+    _wait_gone(_orphans(workdir))  # its orphaned jobs end on their own, within about a second
+
+    stale = snakemake(workdir, claims=claims, check=False)
+    assert stale.returncode != 0 and "--unlock" in stale.stderr + stale.stdout
+    snakemake(workdir, "--unlock", claims=claims)
+    assert not run_json.exists(), "the run that was in flight when Snakemake was killed looks finished"
+    snakemake(workdir, claims=claims)
+    assert _fingerprint(workdir) == reference
+
+
+def test_a_killed_job_server_neither_hangs_nor_changes_the_results(tmp_path, claims, reference):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = _start(workdir, claims)
+    _wait_for_run_job(workdir, proc)
+    servers = [pid for pid, cmd in _processes().items() if "serve-jobs" in cmd and f"--parent {proc.pid}" in cmd]
+    assert len(servers) == 1, "the workflow runs its jobs in one job server"
+    os.kill(servers[0], signal.SIGKILL)
+    try:
+        proc.wait(timeout=300)  # jobs in flight fail or finish in their own process: never hang
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("the workflow hung after its job server was killed") from None
+    if proc.returncode != 0:
+        _wait_gone(_orphans(workdir))
+        snakemake(workdir, claims=claims)
+    assert _fingerprint(workdir) == reference
