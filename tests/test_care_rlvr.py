@@ -82,3 +82,37 @@ def test_rgr_needs_care():
         Params(method="grpo", rgr=True)
     with pytest.raises(ValueError, match="updates_per_step"):
         Params(prompts_per_step=2, updates_per_step=4)
+
+
+def test_the_rescued_pseudo_anchor_gets_the_full_anchor_advantage_on_its_answer_token():
+    """The official rescue (kept, papers.md §3.3 (7)): a *failed* pseudo-anchor gets +√K′·√(K/K′) like a verified
+    anchor, and region weighting (positives by reward > 0) puts all of it on its answer token; the pre-declared
+    arms ``rescue: false`` (no signal) and ``token_weighting: uniform`` (A_i on every token) measure both choices."""
+    import math
+
+    import torch
+
+    from repro.families.care_rlvr.care_step import token_advantages
+    from repro.families.care_rlvr.experiment import Params
+    from repro.methods import care
+
+    emb = torch.nn.functional.normalize(torch.randn(8, 4, generator=torch.Generator().manual_seed(0)), dim=-1)
+    zeros = torch.zeros(8)
+    logp = torch.arange(8.0)  # rollout 7 is the most likely failure: the pseudo-anchor
+    lens = [2] * 8
+    plan = care.plan_group(zeros, lens, [1] * 8, emb, logp, k=4, m=6)
+    adv = care.group_advantages(plan, zeros, k=4)
+    assert plan.rescued and plan.anchor == 7 and adv[7].item() == pytest.approx(math.sqrt(4), rel=1e-4)
+    off = care.group_advantages(care.plan_group(zeros, lens, [1] * 8, emb, logp, rescue=False), zeros)
+    assert off.abs().sum().item() == 0.0
+    # tokens: <think> a b </think> <answer> x </answer> <eos>
+    mask = torch.ones(8, 8)
+    think = torch.zeros(8, 8, dtype=torch.bool)
+    think[:, 1:3] = True
+    answer = torch.zeros(8, 8, dtype=torch.bool)
+    answer[:, 5] = True
+    region = token_advantages(Params(method="care"), adv, mask, think, answer, zeros > 0)
+    assert region[7, 5].item() == pytest.approx(2.0, rel=1e-4)
+    assert region[7].abs().sum().item() == pytest.approx(2.0, rel=1e-4)  # nothing on its think
+    uniform = token_advantages(Params(method="care", token_weighting="uniform"), adv, mask, think, answer, zeros > 0)
+    assert uniform[7].tolist() == pytest.approx([2.0] * 8, rel=1e-4)

@@ -40,6 +40,23 @@ def test_metrics_and_profiles_from_predictions(runs):
     assert diagnostics["input_dependence"]["ranks.distinct_output_profiles"] > 1
 
 
+def test_dro_moves_q_and_logs_its_trajectory(runs):
+    """The mechanism: the DRO arm's adversary leaves uniform (G·max q > 1 at every logged step after the first
+    update) and the curve records which group it favours; ERM's q never moves (tests/test_mechanism.py)."""
+    import pandas as pd
+
+    _, path, _ = runs[("dro_corruptions", 0)]
+    curve = pd.read_parquet(path.parent / "curve.parquet")
+    ratio = curve["q_max"] * curve["groups"]
+    assert (curve["groups"] == len(dro_clip.corruption_groups(dro_clip.Params()))).all()
+    assert ratio.iloc[0] > 1
+    assert curve["q_argmax"].between(0, curve["groups"].iloc[0] - 1).all()
+    table, _ = compute_run_metrics(path)
+    values = dict(zip(table["metric"], table["value"], strict=True))
+    assert values["dro_weight_mean_ratio"] > 1.0
+    assert dro_clip.Params().dro_step_size * dro_clip.Params().steps >= 10  # η_q·T: q can concentrate at ci
+
+
 def test_incoherent_arms_are_rejected():
     with pytest.raises(ValueError, match="augment: corruptions"):
         dro_clip.Params(objective="group_dro", dro_groups="corruption")

@@ -199,6 +199,9 @@ def test_retrieval_metrics_on_toy_rank_table():
     assert dro_clip_metrics.corruption_r1_spread(tables, None) == pytest.approx(0.25)  # sd of {3/8, 7/8}
     # group 0 (queries 0, 1): clean ranks 1 2 | 1 1 → 3/4; group 1: 1 3 | 4 1 → 2/4
     assert dro_clip_metrics.worst_group_r1(tables, None) == pytest.approx(0.5)
+    # under corruption, group 0: noise 2/4, word_swap 4/4 → 6/8; group 1: noise 1/4, word_swap 3/4 → 4/8
+    assert dro_clip_metrics.worst_group_corrupted_r1(tables, None) == pytest.approx(0.5)
+    assert dro_clip_metrics.worst_category_r1(tables, None) == pytest.approx(3 / 8)  # noise, one perturbation
     # RSUM = 2·(R@1 + R@5 + R@10): clean 2·(5/8 + 1 + 1) = 5.25; noise 2·(3/8 + 1 + 1) = 4.75;
     # word_swap 2·(7/8 + 7/8 + 7/8) = 5.25 → drops 0.5/5.25 and 0 → mean 0.5/10.5
     assert dro_clip_metrics.mmi_relative_drop(tables, None) == pytest.approx(0.5 / 10.5)
@@ -206,6 +209,24 @@ def test_retrieval_metrics_on_toy_rank_table():
     noise = profile[profile["panel"] == "gaussian_noise"]
     assert noise["x"].tolist() == [0, 1, 2, 3, 4, 5]
     assert noise["y"].tolist() == pytest.approx([5 / 8] + [3 / 8] * 5)
+
+
+def test_worst_category_pools_a_category_and_ignores_stylize():
+    """A second noise perturbation with every rank 1 lifts the noise group to (3/8 + 1)/2 = 11/16 while the worst
+    single perturbation stays 3/8; stylize (all ranks 4: R@1 = 0) is outside every DRO group."""
+    frame = _rank_table()
+    shot = frame[frame["perturbation"] == "gaussian_noise"].assign(perturbation="shot_noise", rank=1)
+    style = frame[frame["perturbation"] == "gaussian_noise"].assign(perturbation="stylize", category="stylize", rank=4)
+    tables = {"ranks": pd.concat([frame, shot, style], ignore_index=True)}
+    assert dro_clip_metrics.worst_category_r1(tables, None) == pytest.approx(11 / 16)
+    assert dro_clip_metrics.worst_corruption_r1(tables, None) == pytest.approx(0.0)
+
+
+def test_dro_weight_mean_ratio_averages_over_training():
+    erm = pd.DataFrame({"q_max": [1 / 6] * 3, "groups": [6] * 3})
+    assert dro_clip_metrics.dro_weight_mean_ratio({}, erm) == pytest.approx(1.0)
+    dro = pd.DataFrame({"q_max": [1 / 6, 0.3, 0.5], "groups": [6] * 3})
+    assert dro_clip_metrics.dro_weight_mean_ratio({}, dro) == pytest.approx((1 + 1.8 + 3) / 3)
 
 
 def test_rank_table_schema_rejects_ranks_beyond_the_gallery():

@@ -49,6 +49,19 @@ def test_classifier_window_bins_and_hysteresis():
     assert clf.assign([7]).tolist() == [3]
 
 
+def test_step_bins_come_from_past_visits_only():
+    """A step's prompts are binned before the step's indicators are recorded (official ray_trainer order), so a
+    prompt solved on every past visit stays in the top bin on the step it fails, and the hardest bin holds prompts
+    never solved *before* this step, which can still have non-zero advantages now."""
+    clf = PassAtKClassifier(history=50, hysteresis=0.0)
+    for _ in range(5):
+        clf.record(["easy", "hard"], [True, False])
+    bins = clf.assign(["easy", "hard"])
+    clf.record(["easy", "hard"], [False, True])  # this step: the easy one fails, the hard one is solved once
+    assert bins.tolist() == [9, 0]
+    assert clf.assign(["easy", "hard"]).tolist() == [8, 1]  # only the next visit sees it (5/6 and 1/6)
+
+
 def test_classifier_sliding_window_forgets():
     clf = PassAtKClassifier(history=2, hysteresis=0.0)
     clf.record([1, 1, 1], [True, False, False])
@@ -115,6 +128,24 @@ def test_prompt_gdro_ema_by_hand():
     code = PromptGDRO(2, weighting="code")
     code.update(np.array([0, 1]), np.array([1.0, 1.0]))
     assert code.scores.tolist() == pytest.approx([2.0, 2.0])  # first observation, divided by share 1/2
+
+
+def test_prompt_gdro_standardized_scores_are_scale_free():
+    """The official code's use_zscore: the weights depend on the bins' scores only up to an affine map, so a loss
+    signal of size 5e-4 (ci's clipped-surrogate drift) moves the adversary as far as one of size 1, and
+    ω stays within e^{±η·z_cap}."""
+    tiny, unit = PromptGDRO(10, standardize=True), PromptGDRO(10, standardize=True)
+    _stationary_toy(unit, 50)
+    tiny.scores, tiny.observed = unit.scores * 5e-4 + 0.01, unit.observed.copy()
+    assert np.allclose(tiny.bin_weights(), unit.bin_weights())
+    w = unit.bin_weights()
+    assert w.max() / w.min() > 5 and w.max() <= math.exp(0.65 * 3) + 1e-12 and w.min() >= math.exp(-0.65 * 3) - 1e-12
+    assert w.argmax() == 0  # still the hardest bin
+    raw = PromptGDRO(10)
+    raw.scores = unit.scores * 5e-4
+    assert np.allclose(raw.bin_weights(), 1.0, atol=0.02)  # Eq. 14 unstandardised: within 2 % of uniform
+    fresh = PromptGDRO(3, standardize=True)
+    assert np.allclose(fresh.bin_weights(), 1.0)  # nothing observed: uniform
 
 
 # ------------------------------------------------------------------ §3.3 Rollout-GDRO

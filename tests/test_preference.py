@@ -11,6 +11,7 @@ import torch
 from repro.methods.preference import (
     dpo_loss,
     entropy_dispersion,
+    finite_optimum_exists,
     mallows_theta_loss,
     normalized_entropy,
     preference_loss,
@@ -141,8 +142,24 @@ def test_pairwise_marginal_closed_form():
 
 
 def test_preference_bandit_shapes_and_labels():
-    task = make_preference_bandit(5, 6, 0.1, 0.2, 40, 10, 20, np.random.default_rng(3))
-    assert task.utility.shape == (5, 6) and task.train.shape == (200, 3) and task.heldout.shape == (100, 4)
+    task = make_preference_bandit(5, 6, 0.1, 0.2, 4, 10, 20, np.random.default_rng(3))
+    assert task.utility.shape == (5, 6) and task.train.shape == (5 * 15 * 4, 3) and task.heldout.shape == (100, 4)
+    pairs = {(x, min(a, b), max(a, b)) for x, a, b in task.train.tolist()}
+    assert len(pairs) == 5 * 15  # every action pair of every context is labelled
     winners = task.utility[task.train[:, 0], task.train[:, 1]]
     losers = task.utility[task.train[:, 0], task.train[:, 2]]
     assert (winners > losers).mean() > 0.8  # low dispersion: annotators mostly agree with the central ranking
+
+
+def test_finite_optimum_exists_iff_win_graph_strongly_connected():
+    cycle = np.zeros((1, 3, 3))
+    cycle[0, 0, 1] = cycle[0, 1, 2] = cycle[0, 2, 0] = 1  # 0 > 1 > 2 > 0: every set of actions loses somewhere
+    separable = np.zeros((1, 3, 3))
+    separable[0, 0, 1] = separable[0, 0, 2] = 5  # action 0 never loses: its log-ratio grows without bound
+    separable[0, 1, 2] = separable[0, 2, 1] = 3
+    assert finite_optimum_exists(np.concatenate([cycle, separable])).tolist() == [True, False]
+    chain = np.zeros((1, 5, 5))
+    for a in range(4):
+        chain[0, a, a + 1] = 1
+    chain[0, 4, 0] = 1  # a 5-cycle needs paths of length 4
+    assert finite_optimum_exists(chain).tolist() == [True]

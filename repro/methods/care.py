@@ -26,7 +26,10 @@ Per prompt with G rollouts and binary rewards r ∈ {0, 1}:
 Identity (papers.md §3.3 (6)): with binary rewards, one positive and K′ negatives, A_raw[y⁺] = √K′ and
 A_raw[y⁻] = −1/√K′ exactly (mean 1/(K′+1), population std √K′/(K′+1)). The rescue's pseudo-rewards have
 mean 0 and population std δ/√K′, so z-scoring gives the same √K′ and −1/√K′ whatever δ: in the released
-code δ cancels (up to ε).
+code δ cancels (up to ε). So the rescue's pseudo-anchor, a *failed* rollout, gets the full anchor advantage
+√K′·√(K/K′), and region weighting (positives by reward > 0, as ``region_weighted_tokens.py``) puts all of it on that
+failure's answer token. Both are the official code's behaviour and kept; care_rlvr measures them with the arms
+``rescue: false`` and ``token_weighting: uniform``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ code's behaviour is a named option; the default everywhere is the paper's equati
 - ``PromptGDRO(weighting="code")``: per-sample weight = normalised q_t(b) over the bins present (γ mix
   included), rescaled to batch mean 1 and capped, the EMA started at the first observation, and the bin loss
   always divided by its batch share (paper: Eq. 16's unnormalised ω, S_0 = 0, share normalisation with a floor).
+  ``PromptGDRO(standardize=True)`` is the code's ``use_zscore`` option (z-scored bin scores in Eq. 14).
 - ``RolloutGDRO(arm_score="code")``: cumulative arm scores ``+= mean loss − μ(n − n̄)`` exponentiated with a
   *positive* sign (favouring arms that saw higher loss); paper: exponential weights on the penalised arm loss
   L_b(n) = −Ĵ_b(n) + μn of Eq. 20 (lower is better), smoothed by an EMA (App. A.2.2).
@@ -43,11 +44,18 @@ class PassAtKClassifier:
     """Dynamic difficulty bins from online pass@k (§3.1, Eqs. 10–11, with hysteresis).
 
     ``record(uids, correct)`` appends the any-of-k indicator c_t(x) of each prompt (any hashable uid) seen at step t;
-    ``estimate`` is the sliding-window mean over the last ``history`` visits (Eq. 10; all visits if fewer);
+    ``estimate`` is the sliding-window mean over the last ``history`` visits (Eq. 10; all visits if fewer): counts
+    of past visits, not an EMA (official ``PassKOnlineClassifier``: a deque of the last ``passk_history_len``
+    indicators, falling back to cumulative correct/seen counts);
     ``assign(uids)`` maps prompts to bins 0 … B−1 by the inner ``edges`` (Eq. 11; bin 0 = lowest pass rate).
     Hysteresis: a prompt leaves its previous bin only when its estimate crosses that bin's boundary by more
     than ``hysteresis`` (§3.1). A prompt with no history gets accuracy 0, i.e. bin 0 (the official code's
     convention; the paper's "available history" is empty for it).
+
+    Order within a step: a step's prompts are assigned from their history *before* the step's own indicators are
+    recorded (official ``ray_trainer.py``: ``classify_batch`` runs before the update, ``update_with_passk`` after it).
+    Recording first would put a prompt in bin 0 only when all of this step's rollouts failed, i.e. exactly when its
+    GRPO advantages are 0, so up-weighting the hardest bin could never change an update.
     """
 
     def __init__(self, edges: tuple[float, ...] = PAPER_BIN_EDGES, history: int = 50, hysteresis: float = 0.03):
@@ -109,14 +117,26 @@ def bin_means(bins: np.ndarray, values: np.ndarray, n_bins: int) -> tuple[np.nda
 class PromptGDRO:
     """EMA-debiased exponential-weights adversary over B bins, realised as advantage reweighting (§3.2).
 
-    Eq. 12–13  S_t(b) ← (1−β) S_{t−1}(b) + β·ℓ̄_t(b), ℓ̄_t(b) the mean prompt loss of bin b in the batch,
-               divided by the bin's batch share q̂_t(b) (floored) when ``share_normalize`` (App. A.2.1:
-               "loss normalised by class share"); bins absent from the batch keep their score.
+    Eq. 12–13  S_t(b) ← (1−β) S_{t−1}(b) + β·ℓ̄_t(b), ℓ̄_t(b) the mean prompt loss of bin b in the batch;
+               bins absent from the batch keep their score. ``share_normalize`` divides ℓ̄_t(b) by the bin's batch
+               share q̂_t(b) (floored), App. A.2.1's "loss normalised by class share", which §3.2 calls optional.
+               Turning it off (the gdro_rlvr ci/reduced scales do) is the other reading of §3.2: ℓ̄_t(b) already
+               estimates L_b of Eq. 9 free of the bin's frequency (the EMA is a mean over the bin's visits, not a
+               sum: the paper's "EMA-debiased ... without frequency bias"), and dividing it by q̂_t(b) makes the
+               score estimate L_b/q̂_b instead, multiplying a one-prompt bin's (noisy, either-signed) loss by the
+               batch size (×32 at ci).
     Eq. 14     ω_t(b) = exp(η_q · clip(S_t(b), −C, C)).
     Eq. 15     q_t(b) = (1−γ) ω_t(b)/Σ_j ω_t(j) + γ/B.
     Eq. 16     A_{i,j} ← A_{i,j} · min{ω_t(g_t(x_i)), ω_max}.
     App. A.2.1: B = 10, η_q = 0.65, γ = 0.01, β = 0.12, ω_max = 15. C is not stated; the default 10 lets the
     cap ω_max bind first (e^{0.65·10} ≫ 15).
+
+    ``standardize`` (the official code's ``use_zscore``: ``compute_weights`` centres the bins' scores on their
+    mean, divides by their sd floored at ``z_std_floor`` and caps at ±``z_cap``) replaces S_t(b) in Eq. 14 by its
+    z-score over the bins observed so far (unobserved bins: 0). Eq. 14 fixes η_q for the scale of the paper's loss
+    signal; the z-score makes the exponent scale-free, so η_q = 0.65 and the cap 3 bound ω in [e^{−1.95}, e^{1.95}]
+    whatever the scale of ℓ (at ci ℓ(x_i) is the clipped surrogate's drift within a step, ≈5e-4, where
+    exp(0.65·S) ≈ 1 and the adversary could not move).
     """
 
     n_bins: int
@@ -127,6 +147,9 @@ class PromptGDRO:
     score_clip: float = 10.0
     share_normalize: bool = True
     share_floor: float = 0.01
+    standardize: bool = False
+    z_cap: float = 3.0
+    z_std_floor: float = 1e-6
     weighting: str = "paper"
     scores: np.ndarray = field(init=False)
     observed: np.ndarray = field(init=False)
@@ -137,9 +160,19 @@ class PromptGDRO:
         self.scores = np.zeros(self.n_bins)
         self.observed = np.zeros(self.n_bins, dtype=bool)
 
+    def exponent_scores(self) -> np.ndarray:
+        """The score Eq. 14 exponentiates: S_t(b) clipped to ±C, or its z-score over observed bins. (B,)"""
+        if not self.standardize:
+            return np.clip(self.scores, -self.score_clip, self.score_clip)
+        if not self.observed.any():
+            return np.zeros(self.n_bins)
+        seen = self.scores[self.observed]
+        z = (self.scores - seen.mean()) / max(float(seen.std()), self.z_std_floor)
+        return np.where(self.observed, np.clip(z, -self.z_cap, self.z_cap), 0.0)
+
     def bin_weights(self) -> np.ndarray:
         """ω_t(b), Eq. 14. (B,)"""
-        return np.exp(self.eta * np.clip(self.scores, -self.score_clip, self.score_clip))
+        return np.exp(self.eta * self.exponent_scores())
 
     def distribution(self, active: np.ndarray | None = None) -> np.ndarray:
         """q_t(b), Eq. 15, over all bins, or (code) over the ``active`` bins only (0 elsewhere). (B,)"""

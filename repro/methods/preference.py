@@ -10,12 +10,17 @@ References
   c(x) ≡ 1 (ϕ ≡ e⁻¹); any other constant c is DPO with β' = c·β.
 - Dispersion estimate (official code): H̄(x) = mean per-token entropy of π_ref normalised by log|V|,
   c(x) = −ϕ*·log H̄(x) with ϕ* = ``neg_log_dispersion_mean`` (0.29 by default).
+- With one free log-ratio h(a) = log π(a|x)/π_ref(a|x) per action (a tabular policy), both losses are a
+  Bradley–Terry negative log-likelihood in k·h (k = β for DPO, c(x)·β for MallowsPO-θ); its finite minimiser
+  exists iff each context's win graph is strongly connected (:func:`finite_optimum_exists`), and is then
+  h = ŝ/k + const with ŝ the context's Bradley–Terry MLE.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -82,3 +87,19 @@ def entropy_dispersion(reference_probs: torch.Tensor, phi_star: float = 0.29, fl
     """
     h = normalized_entropy(reference_probs).clamp(floor, 1 - floor)
     return -phi_star * torch.log(h)
+
+
+def finite_optimum_exists(wins: np.ndarray) -> np.ndarray:
+    """Whether each context's empirical DPO / MallowsPO-θ loss has a finite minimiser in a tabular policy.
+
+    wins: (C, K, K) label counts, ``wins[x, a, b]`` = labels preferring a over b in context x. Returns (C,) bool.
+    The loss Σ wins[a, b]·(−log σ(k·(h_a − h_b))) is a Bradley–Terry likelihood in k·h; it has a finite
+    minimiser iff the directed graph a → b (a beat b at least once) is strongly connected (Zermelo 1929;
+    Ford 1957; Hunter 2004, Assumption 1). Otherwise some set of actions never loses to the rest, and the loss
+    keeps falling as their log-ratios grow without bound (a separable fit: no β gives a finite optimum).
+    """
+    k = wins.shape[-1]
+    reach = (wins > 0) | np.eye(k, dtype=bool)
+    for _ in range(max(1, int(np.ceil(np.log2(k))))):  # paths of length up to 2^i after i squarings
+        reach = np.einsum("xab,xbc->xac", reach.astype(np.int64), reach.astype(np.int64)) > 0
+    return reach.all(axis=(1, 2))

@@ -50,8 +50,9 @@ class PreferenceBandit:
     utility: (C, K) true utility, 1 for the centrally best action down to 0 for the worst.
     dispersion: (C,) ϕ(x).
     demos: (C, D) top choices of D demonstrating annotators (what an SFT reference is fit on).
-    train: (N, 3) int rows (context, winner, loser), one fresh annotator per pair.
-    heldout: (M, 4) int rows (context, a, b, a_preferred), fresh annotators.
+    train: (N, 3) int rows (context, winner, loser), one fresh annotator per row: every unordered action pair of
+        every context is labelled by ``labels_per_pair`` annotators, N = C·K(K−1)/2·labels_per_pair.
+    heldout: (M, 4) int rows (context, a, b, a_preferred), fresh annotators on uniformly drawn pairs.
     """
 
     utility: np.ndarray
@@ -75,12 +76,25 @@ def _labelled_pairs(central: np.ndarray, phi: float, n: int, rng: np.random.Gene
     return np.stack([a, b, (position[rows, a] < position[rows, b]).astype(np.int64)], axis=1)
 
 
+def _all_pairs_labelled(central: np.ndarray, phi: float, labels_per_pair: int, rng: np.random.Generator) -> np.ndarray:
+    """Every unordered action pair, each labelled by ``labels_per_pair`` annotators with their own Mallows ranking.
+
+    Returns (K(K−1)/2 · labels_per_pair, 2): winner, loser.
+    """
+    a, b = np.triu_indices(central.size, k=1)
+    a, b = np.repeat(a, labels_per_pair), np.repeat(b, labels_per_pair)
+    position = np.argsort(sample_rankings(central, phi, a.size, rng), axis=1)  # position[r, item]
+    rows = np.arange(a.size)
+    a_wins = position[rows, a] < position[rows, b]
+    return np.stack([np.where(a_wins, a, b), np.where(a_wins, b, a)], axis=1)
+
+
 def make_preference_bandit(
     contexts: int,
     actions: int,
     phi_low: float,
     phi_high: float,
-    train_pairs: int,
+    labels_per_pair: int,
     demos: int,
     heldout_pairs: int,
     rng: np.random.Generator,
@@ -93,10 +107,8 @@ def make_preference_bandit(
         central = rng.permutation(actions)
         utility[x, central] = 1.0 - np.arange(actions) / (actions - 1)
         demo_choices[x] = sample_rankings(central, dispersion[x], demos, rng)[:, 0]
-        pairs = _labelled_pairs(central, dispersion[x], train_pairs, rng)
-        winner = np.where(pairs[:, 2] == 1, pairs[:, 0], pairs[:, 1])
-        loser = np.where(pairs[:, 2] == 1, pairs[:, 1], pairs[:, 0])
-        train.append(np.stack([np.full(train_pairs, x), winner, loser], axis=1))
+        labelled = _all_pairs_labelled(central, dispersion[x], labels_per_pair, rng)
+        train.append(np.concatenate([np.full((len(labelled), 1), x), labelled], axis=1))
         held = _labelled_pairs(central, dispersion[x], heldout_pairs, rng)
         heldout.append(np.concatenate([np.full((heldout_pairs, 1), x), held], axis=1))
     return PreferenceBandit(utility, dispersion, demo_choices, np.concatenate(train), np.concatenate(heldout))

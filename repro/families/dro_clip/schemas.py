@@ -46,6 +46,9 @@ class DroClipCurve(Curve):
     q_max: Series[float] = pa.Field(gt=0.0, le=1.0)
     """max_g q_g, the largest weight of group DRO's adversary (Sagawa et al.'s Algorithm 1). ERM never updates q,
     so it stays at its uniform start 1/G."""
+    q_argmax: Series[int] = pa.Field(ge=0)
+    """The group holding q's largest weight (colour groups: 0 = most common … 5 = rarest; corruption groups: index
+    into ``corruption_groups``, 0 = clean)."""
     groups: Series[int] = pa.Field(ge=1)
     """G, the number of groups q ranges over."""
     logit_scale: Series[float] = pa.Field(gt=0.0)

@@ -138,6 +138,14 @@ class Params(BaseModel):
     """ω_max, the max class weight (App. A.2.1)."""
     score_clip: float | None = Field(10.0, gt=0, json_schema_extra=RL)
     """C of Eq. 14 (not stated in the paper)."""
+    share_normalize: bool | None = Field(True, json_schema_extra=RL)
+    """Divide each bin's step-mean loss by its batch share before the EMA (App. A.2.1 "loss normalised by class
+    share"; §3.2 calls it optional). Off at ci/reduced: with a 32-prompt batch it multiplies a one-prompt bin's
+    noisy, either-signed loss by 32, and the EMA of the bin mean already estimates L_b without frequency bias
+    (repro/methods/difficulty_gdro.py, PromptGDRO)."""
+    score_standardize: bool | None = Field(False, json_schema_extra=RL)
+    """z-score the bins' EMA scores (cap ±3) before Eq. 14's exponent (the official code's ``use_zscore``). On at
+    ci/reduced, where the loss signal ℓ(x_i) is ≈5e-4 and exp(0.65·S) ≈ 1 would leave the adversary at uniform."""
     share_floor: float | None = Field(0.01, gt=0, le=1, json_schema_extra=RL)
     """Floor of the bin share when normalising bin losses by it (§3.2 "with a small floor"; value not stated)."""
     prompt_weighting: Literal["paper", "code"] | None = Field("paper", json_schema_extra=RL)
@@ -196,9 +204,14 @@ class Params(BaseModel):
         return self
 
 
+# ci/reduced: a pool small enough that each prompt is revisited about as often as in the paper (256 prompts × 1000
+# steps over DAPO's ≈14.1k prompts ≈ 18 visits; here 32 × 100 / 256 ≈ 12.5 at ci, 32 × 300 / 512 ≈ 19 reduced), so
+# the online pass@k classifier (Eq. 10) has a history; the adversary's scores z-scored (see score_standardize) and
+# not divided by the bin share (see share_normalize).
+TOY_ADVERSARY = {"score_standardize": True, "share_normalize": False}
 SCALES = {
-    "ci": {},
-    "reduced": {"pool_size": 2048, "eval_per_tier": 128, "rl_steps": 300},
+    "ci": {"pool_size": 256, **TOY_ADVERSARY},
+    "reduced": {"pool_size": 512, "eval_per_tier": 128, "rl_steps": 300, **TOY_ADVERSARY},
     "full": {
         # App. A.1: Qwen3-*-Base, zero-SFT, batch 256, 1000 steps, AdamW lr 1e-6, n = 4, 8 validation samples.
         "model_source": "hub",

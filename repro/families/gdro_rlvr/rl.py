@@ -66,7 +66,9 @@ class Adversaries:
                 ema=params.ema_beta,
                 weight_cap=params.weight_cap,
                 score_clip=params.score_clip,
+                share_normalize=params.share_normalize,
                 share_floor=params.share_floor,
+                standardize=params.score_standardize,
                 weighting=params.prompt_weighting,
             ),
             rollout=RolloutGDRO(
@@ -101,7 +103,7 @@ class StepRollouts:
     sample_logp: object = None
     rewards: np.ndarray | None = None
     bins: np.ndarray | None = None
-    """g_t(x), Eq. 11, after this step's pass@k record."""
+    """g_t(x), Eq. 11, from the prompts' visits before this step."""
     act_bins: np.ndarray | None = None
     """The bins the method acts on: Rollout-GDRO's allocation bins, ``bins`` otherwise."""
 
@@ -121,9 +123,10 @@ def choose_prompts(data: TaskData, params: Params, rng, players: Adversaries, pr
     known before generation."""
     chosen = rng.choice(len(data.pool), size=params.prompts_per_step, replace=False)
     uids = data.pool.uid[chosen]
-    act_bins, rollouts_per_bin = None, None
+    bins = players.classifier.assign(uids)  # g_t(x) from the prompts' past visits (Eqs. 10–11), before this step
+    act_bins, rollouts_per_bin = bins, None
     if params.method == "rollout_gdro":
-        act_bins = players.classifier.assign(uids) if params.rollout_bins == "history" else previous_bins
+        act_bins = bins if params.rollout_bins == "history" else previous_bins
         rollouts_per_prompt, rollouts_per_bin = players.rollout.allocate(act_bins)
     else:
         rollouts_per_prompt = np.full(len(chosen), params.mean_rollouts)
@@ -136,12 +139,13 @@ def choose_prompts(data: TaskData, params: Params, rng, players: Adversaries, pr
         owner=owner,
         ids=data.pool.ids[chosen[owner]],
         mask=data.pool.mask[chosen[owner]],
+        bins=bins,
         act_bins=act_bins,
     )
 
 
 def roll_out(policy, data: TaskData, params: Params, generator, players: Adversaries, batch: StepRollouts) -> None:
-    """Generate and verify the rollouts (r ∈ {−1, +1}), record each prompt's any-correct c_t(x) and classify it."""
+    """Generate and verify the rollouts (r ∈ {−1, +1}) and record each prompt's any-correct c_t(x)."""
     policy.eval()
     with forward_precision(policy, params):
         batch.completion, batch.completion_mask, batch.sample_logp = generate(
@@ -158,10 +162,9 @@ def roll_out(policy, data: TaskData, params: Params, generator, players: Adversa
     correct = data.pool.verify(batch.chosen[batch.owner], batch.completion.cpu())
     batch.rewards = np.where(correct, 1.0, -1.0)
     any_correct = np.bincount(batch.owner, weights=correct.astype(float), minlength=len(batch.chosen)) > 0
-    players.classifier.record(batch.uids, any_correct)  # c_t(x) from this step's rollouts (official code)
-    batch.bins = players.classifier.assign(batch.uids)  # g_t(x), Eq. 11
-    if params.method != "rollout_gdro":
-        batch.act_bins = batch.bins
+    # c_t(x) from this step's rollouts (official code), recorded after the step's bins were assigned: it informs
+    # the prompt's next visit (official ray_trainer: classify_batch before the update, update_with_passk after it)
+    players.classifier.record(batch.uids, any_correct)
 
 
 def advantages(batch: StepRollouts, params: Params, prompt_gdro: PromptGDRO):

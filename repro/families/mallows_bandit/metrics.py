@@ -109,9 +109,72 @@ def kl_budget_bracketed(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) ->
     return float(kl.min() <= KL_BUDGET <= kl.max())
 
 
+def _oracle_frontier_utility(tables: dict[str, pd.DataFrame]) -> float:
+    """The best mean expected true utility of any policy with mean KL(π‖π_ref) ≤ KL_BUDGET, given the true utilities.
+
+    Maximising mean_x E_π[u] − τ·mean_x KL(π‖π_ref) gives π_τ(a|x) ∝ π_ref(a|x)·exp(u(x,a)/τ), one τ for all
+    contexts (the Lagrange multiplier of the mean-KL budget); mean KL falls monotonically in τ, so τ is found by
+    bisection on log τ. If even the greedy policy (τ → 0) stays within the budget, its utility is the answer.
+    """
+    policy = tables["policy"]
+    first = policy[policy["beta"] == policy["beta"].iloc[0]].sort_values(["context", "action"])
+    n_c = first["context"].nunique()
+    log_q = np.log(first["reference_prob"].to_numpy().reshape(n_c, -1))
+    u = first["true_utility"].to_numpy().reshape(n_c, -1)
+
+    def at(log_tau: float) -> tuple[float, float]:
+        logits = log_q + u / np.exp(log_tau)
+        logits -= logits.max(axis=1, keepdims=True)
+        log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        p = np.exp(log_p)
+        return float((p * (log_p - log_q)).sum(axis=1).mean()), float((p * u).sum(axis=1).mean())
+
+    lo, hi = -12.0, 12.0  # τ from 6e-6 (greedy to float precision) to 1.6e5 (π_ref)
+    if at(lo)[0] <= KL_BUDGET:
+        return at(lo)[1]
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if at(mid)[0] > KL_BUDGET else (lo, mid)
+    return at(hi)[1]
+
+
+def oracle_utility_at_kl_budget(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """The oracle frontier at the budget: the best expected true utility any policy reaches with mean
+    KL(π‖π_ref) ≤ KL_BUDGET (closed form in the true utilities; the same for every arm of a seed)."""
+    return _oracle_frontier_utility(tables)
+
+
+def oracle_gap_at_kl_budget(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """How far the arm's frontier falls short of the oracle frontier at the budget: oracle − utility_at_kl_budget
+    (≥ 0: a mixture of two swept policies has KL at most the interpolated one, KL being convex)."""
+    return _oracle_frontier_utility(tables) - utility_at_kl_budget(tables, curve)
+
+
+def max_final_grad_norm(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Convergence diagnostic: the largest over β of ‖∇_logits L_β‖₂ at the end of training (L_β the mean loss over
+    labels). About 0 when every β's optimum was reached (the solver's tolerance is ``grad_tol``, 1e-10)."""
+    policy = tables["policy"]
+    return float(np.sqrt((policy["loss_grad"] ** 2).groupby(policy["beta"]).sum()).max())
+
+
+def kl_monotone_in_beta(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Convergence diagnostic: 1 if KL(π_β‖π_ref) strictly falls as β grows along the sweep, else 0. At each β's
+    optimum it must (π_β ∝ π_ref·exp(ŝ/(c·β)) for the context's Bradley–Terry scores ŝ); a sweep read off an
+    optimiser's transient, or a loss without a finite optimum, need not."""
+    return float(np.all(np.diff(_sweep(tables)["kl"].to_numpy()) < 0))
+
+
+def share_contexts_with_optimum(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Share of contexts whose win graph is strongly connected, i.e. whose loss has a finite minimiser at every β
+    (1 by design; below 1 the frontier reads an unbounded fit in those contexts)."""
+    policy = tables["policy"]
+    return float(policy.groupby("context")["optimum_exists"].all().mean())
+
+
 # Resolutions: utilities are exact expectations over known distributions, on [0, 1] (1% of the range); KL is
 # exact, on [0, log K] = [0, 2.08] nats at ci (K = 8 actions); held-out accuracy samples 32 contexts × 64 annotator
-# pairs at ci; ranking accuracy is exact (the true order is known).
+# pairs at ci; ranking accuracy is exact (the true order is known). Gradient norms are float64 sums over 256 logits at
+# ci: 1e-12 is well above their rounding.
 METRICS: dict[str, Metric] = {
     "utility_at_kl_budget": Metric(
         utility_at_kl_budget,
@@ -131,6 +194,36 @@ METRICS: dict[str, Metric] = {
         ranking_accuracy, True, "pairwise agreement with the true utility order", resolution=0.01
     ),
     "max_utility": Metric(max_utility, True, "best expected true utility over the β sweep", resolution=0.01),
+    "oracle_utility_at_kl_budget": Metric(
+        oracle_utility_at_kl_budget,
+        True,
+        f"oracle frontier: best expected true utility of any policy with KL(π‖π_ref) ≤ {KL_BUDGET} nats",
+        resolution=0.01,
+    ),
+    "oracle_gap_at_kl_budget": Metric(
+        oracle_gap_at_kl_budget,
+        False,
+        f"oracle frontier minus the arm's utility at KL ≤ {KL_BUDGET} nats",
+        resolution=0.01,
+    ),
+    "max_final_grad_norm": Metric(
+        max_final_grad_norm,
+        False,
+        "largest final ‖∇L_β‖₂ over the β sweep (convergence diagnostic; ≈ 0 at the optimum)",
+        resolution=1e-12,
+    ),
+    "kl_monotone_in_beta": Metric(
+        kl_monotone_in_beta,
+        True,
+        "1 if KL(π_β‖π_ref) strictly falls in β along the sweep, else 0 (convergence diagnostic)",
+        resolution=1.0,  # an indicator: only a flip is a difference
+    ),
+    "share_contexts_with_optimum": Metric(
+        share_contexts_with_optimum,
+        True,
+        "share of contexts whose loss has a finite minimiser (strongly connected win graph)",
+        resolution=1 / 32,  # one context of 32 at ci
+    ),
     "neg_log_dispersion_cv": Metric(
         neg_log_dispersion_cv,
         True,

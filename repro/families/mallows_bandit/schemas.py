@@ -10,7 +10,7 @@ from repro.tables import Curve, PredictionTable, Strict
 
 
 class BanditPolicy(Strict):
-    """Learned policy per (β, context, action), with the task's ground truth for scoring."""
+    """Learned policy per (β, context, action), with the task's ground truth and convergence record for scoring."""
 
     beta: Series[float] = pa.Field(gt=0.0)
     context: Series[int] = pa.Field(ge=0)
@@ -22,6 +22,10 @@ class BanditPolicy(Strict):
     neg_log_dispersion: Series[float] = pa.Field(gt=0.0)
     """c(x), the per-context multiplier of β in the loss the policy was trained with (MallowsPO-θ's dispersion
     estimate, after normalisation; 1 for DPO)."""
+    loss_grad: Series[float]
+    """∂L_β/∂logit(β, context, action) at the end of training, L_β the mean loss over labels (0 at the optimum)."""
+    optimum_exists: Series[bool]
+    """Whether the context's win graph is strongly connected, i.e. its loss has a finite minimiser at every β."""
 
     @pa.dataframe_check
     def probabilities_sum_to_one(cls, df: pd.DataFrame) -> bool:
@@ -45,8 +49,10 @@ class BanditCurve(Curve):
     loss: Series[float]
     train_pair_accuracy: Series[float] = pa.Field(ge=0.0, le=1.0)
     kl_to_reference: Series[float] = pa.Field(ge=0.0)
-    """Mean over contexts of KL(π‖π_ref) during training (a diagnostic curve; the final value is recomputed
-    by its metrics module from the predictions)."""
+    """Mean over β and contexts of KL(π‖π_ref) during training (a diagnostic curve; the final values are
+    recomputed by its metrics module from the predictions)."""
+    grad_norm: Series[float] = pa.Field(ge=0.0)
+    """Largest over β of ‖∇_logits L_β‖₂ at this Newton iteration (the solver stops at ``grad_tol``)."""
 
 
 PREDICTIONS = {
