@@ -296,6 +296,16 @@ def test_task_split_is_heavy_tailed_held_out_and_seeded():
     assert not np.array_equal(other.eval.digits, task.eval.digits)
 
 
+def test_only_held_out_prompts_of_the_same_length_limit_a_tier():
+    """The reduced scale's split (512 training prompts, 128 held out per tier): 3-digit prompts number 1,000, of which
+    the 128 held-out ones are taken, so 256 training prompts fit; held-out prompts of other lengths do not count."""
+    task = cs.make_chain_sum_task(np.random.default_rng(0), 512, 128)
+    assert np.bincount(task.pool.tier).tolist()[0] == 256
+    assert not set(task.pool.uid) & set(task.eval.uid)
+    with pytest.raises(ValueError, match="cannot draw 900 distinct 3-digit prompts \\(128 of 1000 are taken\\)"):
+        cs.make_chain_sum_task(np.random.default_rng(0), 1800, 128)
+
+
 def test_dapo_answer_check():
     assert dapo_math.extract_answer("work...\nAnswer: 42\n") == "42"
     assert dapo_math.extract_answer("so \\boxed{\\frac{1}{2}}.") == "\\frac{1}{2}"

@@ -84,8 +84,10 @@ def encode_uid(digits: np.ndarray) -> np.ndarray:
 
 def _draw_unique(rng: np.random.Generator, length: int, count: int, slots: int, exclude: set[int]) -> np.ndarray:
     """``count`` distinct rows of ``length`` digits, left-aligned in ``slots`` BLANK slots, avoiding ``exclude``."""
-    if count > 10**length - len(exclude):
-        raise ValueError(f"cannot draw {count} distinct {length}-digit prompts")
+    powers = 11 ** np.arange(slots - 1, -1, -1, dtype=np.int64)
+    taken = sum(1 for uid in exclude if int(((uid // powers) % 11 != BLANK).sum()) == length)  # same length only
+    if count > 10**length - taken:
+        raise ValueError(f"cannot draw {count} distinct {length}-digit prompts ({taken} of {10**length} are taken)")
     rows: list[np.ndarray] = []
     seen = set(exclude)
     while len(rows) < count:
