@@ -44,6 +44,20 @@ def open_verdict(plan: ClaimPlan) -> Verdict:
     )
 
 
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """A run's or a scoring's JSON record; a corrupt or truncated one becomes an ``unreadable`` record naming the
+    file (an ``error`` verdict), never a crash of the decision or a silently older verdict."""
+    if not path.is_file():
+        return None
+    try:
+        record = read_json(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return {"status": "unreadable", "error": f"{path} is unreadable ({type(exc).__name__}: {exc})"}
+    if not isinstance(record, dict) or not isinstance(record.get("status"), str):
+        return {"status": "unreadable", "error": f"{path} is not a repro record (no status)"}
+    return record
+
+
 def load_run_evidence(plan: ClaimPlan, root: Path) -> dict[str, list[integrity.RunEvidence]]:
     evidence: dict[str, list[integrity.RunEvidence]] = {}
     for arm, runs in plan.arms.items():
@@ -51,13 +65,13 @@ def load_run_evidence(plan: ClaimPlan, root: Path) -> dict[str, list[integrity.R
             run_json = root / run.run_json
             status_json = root / run.dir / "metrics.json"
             metrics_file = root / run.metrics
-            record = read_json(run_json) if run_json.is_file() else None
-            status = read_json(status_json) if status_json.is_file() else None
+            record = _read_record(run_json)
+            status = _read_record(status_json)
             metrics = None
             if status is not None and status["status"] == "ok":
                 try:
                     table = validate(RunMetrics, pd.read_parquet(metrics_file), "metrics")
-                except (OSError, TableError) as exc:  # a metrics file that fails its contract is an error
+                except (OSError, ValueError, TableError) as exc:  # a metrics file that fails its contract is an error
                     status = {"status": "failed", "error": f"{metrics_file}: {exc}"}
                 else:
                     metrics = dict(zip(table["metric"], table["value"].astype(float), strict=True))
@@ -73,11 +87,15 @@ def run_errors(evidence: dict[str, list[integrity.RunEvidence]], metric: str | N
             where = f"{r.arm}/seed{r.spec.seed} ({r.spec.dir})"
             if r.record is None:
                 errors.append(f"{where}: run.json is missing")
+            elif r.record["status"] == "unreadable":
+                errors.append(f"{where}: {r.record['error']}")
             elif r.record.get("status") != "completed":
                 last = (r.record.get("error") or "").strip().splitlines()
                 errors.append(f"{where}: run failed: {last[-1] if last else 'no error text'}")
             elif r.metrics_status is None:
                 errors.append(f"{where}: metrics.json is missing")
+            elif r.metrics_status["status"] == "unreadable":
+                errors.append(f"{where}: {r.metrics_status['error']}")
             elif r.metrics_status["status"] != "ok":
                 errors.append(f"{where}: metrics failed: {r.metrics_status['error'].strip().splitlines()[-1]}")
             elif metric is not None and metric not in r.metrics:

@@ -39,8 +39,11 @@ def _provenance(root: Path, plan) -> dict:
     git = git_state(root)
     environments = set()
     for run in plan.runs:
-        if run.run_json.is_file():
+        try:
             env = read_json(run.run_json)["environment"]
+        except (OSError, ValueError, KeyError, TypeError):  # missing or corrupt: the decision's error gate names it
+            continue
+        else:
             environments.add(
                 f"torch {env['torch']} on {env['device']} ({env['threads']} thread(s), CPU capability "
                 f"{env['cpu_capability']}, {env['cpu']})"

@@ -1,0 +1,68 @@
+"""Corrupt or truncated artifacts: the claim becomes ``error`` naming the file, never ``falsified`` and never a
+crashed decision; once the damaged file (a run's: its folder) is removed, Snakemake reruns its producer and the
+verdict is back, byte-identical."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ..conftest import snakemake
+from ..test_claims import PAPER, VALID, _write
+
+pytestmark = pytest.mark.workflow
+
+FAST = VALID.replace("seeds: 3", "seeds: 2")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, Path]:
+    """A finished workflow over one planted claim (2 seeds × 3 arms), and its claims folder."""
+    root = tmp_path_factory.mktemp("corrupt")
+    claims = _write(root, {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": FAST})
+    workdir = root / "work"
+    workdir.mkdir()
+    snakemake(workdir, claims=claims)
+    return workdir, claims
+
+
+def _copy(finished, tmp_path) -> Path:
+    workdir, _ = finished
+    target = tmp_path / "work"
+    shutil.copytree(workdir, target, symlinks=True)
+    return target
+
+
+def _verdict(workdir: Path) -> dict:
+    return json.loads((workdir / "results/verdicts/ci/good-claim.json").read_text())
+
+
+def _one(workdir: Path, pattern: str) -> Path:
+    return sorted((workdir / "results/runs").rglob(pattern))[0]
+
+
+@pytest.mark.parametrize("artifact", ["run.json", "metrics.parquet", "metrics.json"])
+def test_a_truncated_artifact_is_an_error_naming_it_and_its_removal_reruns_the_producer(finished, tmp_path, artifact):
+    workdir = _copy(finished, tmp_path)
+    _, claims = finished
+    before = (workdir / "results/verdicts-ci.tsv").read_bytes()
+    victim = _one(workdir, artifact)
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])  # truncated: newer than its consumers, so they rerun
+
+    snakemake(workdir, claims=claims, check=False)
+    verdict = _verdict(workdir)
+    assert verdict["verdict"] == "error", (verdict["verdict"], verdict["reason"])
+    named = victim.relative_to(workdir)
+    assert str(named.parent) in verdict["reason"] or victim.name in verdict["reason"], verdict["reason"]
+
+    if artifact == "run.json":
+        shutil.rmtree(victim.parent)  # a run's record comes with its tables: remove the run, it runs again
+    else:
+        victim.unlink()
+    snakemake(workdir, claims=claims)
+    assert _verdict(workdir)["verdict"] != "error"
+    assert (workdir / "results/verdicts-ci.tsv").read_bytes() == before
