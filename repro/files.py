@@ -12,7 +12,8 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,17 @@ def sha256_json(obj: Any) -> str:
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+@contextmanager
+def working_directory(folder: Path) -> Iterator[Path]:
+    """Run the body inside ``folder`` (made if missing), then return to where it was. Runs resolve their
+    prerequisites relative to the working directory (``results/runs/...``): pilots and the GPU check run theirs
+    inside a folder of their own, so that nothing lands in the checkout's ``results/``."""
+    before = Path.cwd()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chdir(folder)
+    try:
+        yield folder
+    finally:
+        os.chdir(before)

@@ -14,8 +14,6 @@ verdict read early.
 from __future__ import annotations
 
 import math
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import numpy as np
 
 from repro import registry, stats
 from repro.claims import ReproductionClaim, scale_spec
-from repro.files import read_json, write_json
+from repro.files import read_json, working_directory, write_json
 from repro.plan import _Runs
 from repro.runspec import RunSpec
 
@@ -112,19 +110,6 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-@contextmanager
-def _inside(folder: Path):
-    """Runs resolve their prerequisites relative to the working directory (``results/runs/...``): run the pilot's
-    inside its own folder so that nothing lands in the checkout's ``results/``."""
-    before = Path.cwd()
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
 def _ensure_run(spec: RunSpec, threads: int, log) -> dict[str, Any]:
     """Run ``spec`` (prerequisites first) unless a completed record of it is there already; return its record."""
     from repro.runner import run_arm
@@ -167,7 +152,7 @@ def pilot_claim(loaded, scale: str, seeds: list[int], out: Path, threads: int = 
     walls: dict[str, list[float]] = {arm: [] for arm in claim.arms}
     diagnostics: dict[str, list[float]] = {arm: [] for arm in claim.arms}
     out = Path(out).resolve()
-    with _inside(out):
+    with working_directory(out):
         for arm, params in claim.arms.items():
             resolved = runs.arm(claim.experiment, scale, (params, spec.params))
             for seed in seeds:

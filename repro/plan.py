@@ -10,6 +10,7 @@ its ``SCALES[scale]`` overrides, then the claim's arm parameters, then the claim
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,8 +147,11 @@ def _gpu_available() -> bool:
     return torch.cuda.is_available()
 
 
-def plan_claim(loaded: LoadedClaim, scale: str, runs: _Runs | None = None) -> ClaimPlan:
-    """The runs ``loaded`` needs at ``scale`` (``runs``: shared by the claims of one plan)."""
+def plan_claim(
+    loaded: LoadedClaim, scale: str, runs: _Runs | None = None, seeds: Sequence[int] | None = None
+) -> ClaimPlan:
+    """The runs ``loaded`` needs at ``scale`` (``runs``: shared by the claims of one plan). ``seeds``: run these
+    seeds instead of the scale's decisive ``0 … n − 1`` (pilots and the GPU check; never the workflow)."""
     runs = runs if runs is not None else _Runs()
     claim = loaded.claim
     spec = scale_spec(claim, scale)
@@ -159,14 +163,14 @@ def plan_claim(loaded: LoadedClaim, scale: str, runs: _Runs | None = None) -> Cl
         return ClaimPlan(loaded, scale, "needs a GPU and none is visible (torch.cuda.is_available() is False)", {})
     arms: dict[str, list[RunSpec]] = {}
     if isinstance(claim, ReproductionClaim):
-        experiment, arm_params, overrides, seeds = claim.experiment, claim.arms, spec.params, spec.seeds
+        experiment, arm_params, overrides, n = claim.experiment, claim.arms, spec.params, spec.seeds
     elif isinstance(claim, PropertyClaim) and claim.runs is not None:
-        experiment, arm_params, overrides, seeds = claim.runs.experiment, claim.runs.arms, {}, spec.seeds
+        experiment, arm_params, overrides, n = claim.runs.experiment, claim.runs.arms, {}, spec.seeds
     else:
         return ClaimPlan(loaded, scale, None, {})
     for arm, params in arm_params.items():
         resolved = runs.arm(experiment, scale, (params, overrides))
-        arms[arm] = [runs.run(resolved, seed) for seed in range(seeds)]
+        arms[arm] = [runs.run(resolved, seed) for seed in (range(n) if seeds is None else seeds)]
     return ClaimPlan(loaded, scale, None, arms)
 
 
