@@ -11,7 +11,7 @@ import pandas as pd
 
 from repro import integrity, registry, stats
 from repro.claims import ReproductionClaim, hypothesis
-from repro.files import read_json
+from repro.files import read_json, sha256_file
 from repro.metrics.tables import RunMetrics
 from repro.plan import ClaimPlan
 from repro.tables import TableError, validate
@@ -58,6 +58,27 @@ def _read_record(path: Path) -> dict[str, Any] | None:
     return record
 
 
+def _changed_artifact(run_dir: Path, record: dict[str, Any]) -> str | None:
+    """Why a completed run's prediction tables or curve are not what it wrote (missing, or a sha256 other than
+    its record's), or None. The verdict is decided from metrics scored off these files; a file changed since
+    then (truncated, edited) leaves the metrics without their evidence, so the claim is an ``error`` naming it."""
+    try:
+        artifacts = record["artifacts"]
+        entries = [*artifacts["tables"].values(), artifacts["curve"]]
+        files = [(run_dir / entry["file"], entry["sha256"]) for entry in entries]
+    except (KeyError, TypeError, AttributeError):
+        return f"{run_dir / 'run.json'} lists no prediction tables and curve (not a complete run record)"
+    for path, digest in files:
+        if not path.is_file():
+            return f"{path} is missing (remove the run's folder {run_dir} to run it again)"
+        if sha256_file(path) != digest:
+            return (
+                f"{path} differs from the sha256 its run.json recorded (truncated or edited after the run; remove "
+                f"the run's folder {run_dir} to run it again)"
+            )
+    return None
+
+
 def load_run_evidence(plan: ClaimPlan, root: Path) -> dict[str, list[integrity.RunEvidence]]:
     evidence: dict[str, list[integrity.RunEvidence]] = {}
     for arm, runs in plan.arms.items():
@@ -66,6 +87,10 @@ def load_run_evidence(plan: ClaimPlan, root: Path) -> dict[str, list[integrity.R
             status_json = root / run.dir / "metrics.json"
             metrics_file = root / run.metrics
             record = _read_record(run_json)
+            if record is not None and record["status"] == "completed":
+                changed = _changed_artifact(run_json.parent, record)
+                if changed is not None:
+                    record = {"status": "unreadable", "error": changed}
             status = _read_record(status_json)
             metrics = None
             if status is not None and status["status"] == "ok":

@@ -59,7 +59,7 @@ def compute_run_metrics(run_json: Path) -> tuple[pd.DataFrame, dict]:
             raise MetricsError(f"prediction table file {path} is missing")
         digest = sha256_file(path)
         if digest != entry["sha256"]:
-            raise MetricsError(f"{path.name} changed after the run wrote it (sha256 mismatch)")
+            raise MetricsError(f"{path} changed after the run wrote it (sha256 mismatch: truncated or edited)")
         tables[name] = validate(spec.schema, pd.read_parquet(path), name)
         hashes[name] = digest
         n_inputs, n_profiles = distinct_output_profiles(tables[name], spec.input_columns, spec.output_columns)
@@ -67,7 +67,7 @@ def compute_run_metrics(run_json: Path) -> tuple[pd.DataFrame, dict]:
         diagnostics[f"{name}.distinct_output_profiles"] = n_profiles
     curve_path = run_json.parent / artifacts["curve"]["file"]
     if sha256_file(curve_path) != artifacts["curve"]["sha256"]:
-        raise MetricsError("curve.parquet changed after the run wrote it (sha256 mismatch)")
+        raise MetricsError(f"{curve_path} changed after the run wrote it (sha256 mismatch: truncated or edited)")
     curve = validate(family.CURVE, pd.read_parquet(curve_path), "curve")
     source = sha256_json(hashes)
     rows = []
