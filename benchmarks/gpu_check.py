@@ -320,14 +320,13 @@ def family_runs(scale: str, seed: int | None, families: set[str] | None):
     at ``scale`` for ``seed`` (None: the scale's decisive seeds), prerequisites included, and which claim arms use
     each."""
     from repro.claims import load_claims
-    from repro.plan import _Runs, plan_claim
+    from repro.plan import plan_claim
 
-    shared = _Runs()
     runs: dict[Path, Any] = {}
     users: dict[Path, list[str]] = {}
     skipped: dict[str, str] = {}
     for loaded in load_claims(ROOT / "claims", ROOT):
-        plan = plan_claim(loaded, scale, shared, seeds=None if seed is None else [seed])
+        plan = plan_claim(loaded, scale, seeds=None if seed is None else [seed])
         if plan.not_run is not None:
             skipped[plan.id] = plan.not_run
             continue

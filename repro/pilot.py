@@ -23,7 +23,7 @@ import numpy as np
 from repro import registry, stats
 from repro.claims import ReproductionClaim, scale_spec
 from repro.files import read_json, working_directory, write_json
-from repro.plan import _Runs
+from repro.plan import plan_claim
 from repro.runspec import RunSpec
 
 PILOT_SEED_START = 1000
@@ -147,16 +147,16 @@ def pilot_claim(loaded, scale: str, seeds: list[int], out: Path, threads: int = 
         )
     exp = spec.expectation
     metric = registry.get_metrics(claim.experiment).METRICS[claim.metric]
-    runs = _Runs()
+    planned = plan_claim(loaded, scale, seeds=seeds)
+    if planned.not_run is not None:
+        raise PilotError(f"{loaded.path}: {claim.id} is not run at scale {scale} here: {planned.not_run}")
     values: dict[str, list[float]] = {arm: [] for arm in claim.arms}
     walls: dict[str, list[float]] = {arm: [] for arm in claim.arms}
     diagnostics: dict[str, list[float]] = {arm: [] for arm in claim.arms}
     out = Path(out).resolve()
     with working_directory(out):
-        for arm, params in claim.arms.items():
-            resolved = runs.arm(claim.experiment, scale, (params, spec.params))
-            for seed in seeds:
-                run = runs.run(resolved, seed)
+        for arm, runs in planned.arms.items():
+            for run in runs:
                 record = _ensure_run(run, threads, log)
                 scored = _metrics(run)
                 if claim.metric not in scored:
