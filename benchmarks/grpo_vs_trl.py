@@ -2,16 +2,24 @@
 on the same tiny model (gdro_rlvr's Qwen3 stand-in for 4B, saved locally so TRL can load it and its β > 0 reference),
 the same batch (prompts × generations), generation length and hyperparameters. Also rollout tokens per second.
 
-Equal work per step, for both: generate G completions for each of P prompts (temperature 1, up to the task's
-answer length, stopping at EOS), score them (exact match, ±1), group-normalised advantages, reference-model
-log-probabilities (β_KL > 0), one forward/backward of the clipped-surrogate loss with the k3 KL term, gradient
-clipping at 1.0 and one Adam step (TRL's default num_iterations = 1, steps_per_generation = 1).
+Equal work per step, for both, and shown equal in the report: generate G completions for each of P prompts
+(temperature 1) of exactly ``max_completion_length`` tokens (end-of-sequence is never sampled: ours gets no EOS id,
+TRL's generation ``min_new_tokens`` = the maximum), so both generate P·G·T tokens a step; score them with the same
+reward on token ids (the parity of a completion's token sum, ±1: spread inside every group, so the loss is never
+zero, unlike exact match on an untrained model); group-normalised advantages; reference-model log-probabilities
+(β_KL > 0); one forward/backward of the clipped-surrogate loss with the k3 KL term; gradient clipping at 1.0 and one
+Adam step (TRL's default num_iterations = 1, steps_per_generation = 1). Each step logs, for both, the tokens
+generated, the mean completion length, the reward's sd and the share of groups without spread.
 
-    python benchmarks/grpo_vs_trl.py [--steps 10] [--prompts 32] [--generations 4] [--threads 1]
+    python benchmarks/grpo_vs_trl.py [--steps 10] [--prompts 32] [--generations 4] [--threads 1] [--repeats 3]
 
-Timing is per training step (median over ``--steps`` after ``--warmup`` steps); the ratio is TRL's median over
-ours. Both run in the same process, alternating ours / TRL / ours, so machine load affects both; the report
-records the load average.
+Timing is per training step (median over ``--steps`` after ``--warmup`` steps), split into phases: ours into
+sampling, reward and advantages, reference log-probs, loss forward, backward, clipping and optimiser; TRL's (timed
+around its own methods) into generation, the rest of ``_generate_and_score_completions`` (rewards, reference
+log-probs), ``compute_loss``, the rest of ``training_step`` (backward) and the rest of the step (clipping,
+optimiser, logging). The ratio is TRL's median over ours; ``--repeats`` repeats the whole comparison, alternating
+ours / TRL / ours each time, and reports each repeat's ratio and their spread. The rollout throughput of our sampler
+is reported beside its floor: bare forward passes with the KV cache at the same batch and length (no sampling).
 """
 
 from __future__ import annotations
@@ -55,8 +63,17 @@ def task_and_model(prompts: int, seed: int, model_dir: Path):
     return params, data, tokenizer
 
 
-def sample_task(policy, ids, mask, data, generator):
-    """repro.methods.sampling.sample with the task's length limit and special tokens (temperature 1, no filter)."""
+NO_EOS = -1
+"""An end-of-sequence id no token has: every completion runs to the maximum length (equal work)."""
+
+
+def parity_rewards(completion_ids) -> list[float]:
+    """The reward both trainers get: +1 when a completion's token ids sum to an even number, else −1."""
+    return [1.0 if sum(int(t) for t in ids) % 2 == 0 else -1.0 for ids in completion_ids]
+
+
+def sample_task(policy, ids, mask, data, generator, eos_id=NO_EOS):
+    """repro.methods.sampling.sample at the task's length limit (temperature 1, no filter)."""
     from repro.methods.sampling import sample
 
     return sample(
@@ -64,14 +81,37 @@ def sample_task(policy, ids, mask, data, generator):
         ids,
         mask,
         max_new_tokens=data.max_new_tokens,
-        eos_id=data.eos_id,
+        eos_id=eos_id,
         pad_id=data.pad_id,
         generator=generator,
     )
 
 
-def ours(model_dir: Path, data, params, args) -> list[float]:
-    """Seconds per GRPO step with repro's pieces."""
+class Clock:
+    """Phase timer: ``with clock("name"):`` adds the block's seconds to the current step's phase."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        clock = self
+
+        class _Block:
+            def __enter__(self):
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                clock.phases[name] = clock.phases.get(name, 0.0) + time.perf_counter() - self.start
+
+        return _Block()
+
+    def take(self) -> dict[str, float]:
+        phases, self.phases = self.phases, {}
+        return phases
+
+
+def ours(model_dir: Path, data, params, args) -> list[dict]:
+    """One record per GRPO step with repro's pieces: seconds, phases and the work done."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -83,40 +123,58 @@ def ours(model_dir: Path, data, params, args) -> list[float]:
     optimizer = torch.optim.Adam(policy.parameters(), lr=args.lr)
     rng = np.random.default_rng(0)
     generator = torch.Generator().manual_seed(0)
-    times = []
+    clock = Clock()
+    steps = []
     for _ in range(args.warmup + args.steps):
         start = time.perf_counter()
         chosen = np.repeat(rng.choice(len(data.pool), size=args.prompts, replace=False), args.generations)
         ids, mask = data.pool.ids[chosen], data.pool.mask[chosen]
-        policy.eval()
-        rollouts = sample_task(policy, ids, mask, data, generator)
-        correct = data.pool.verify(chosen, rollouts.completion_ids)
-        rewards = torch.as_tensor(np.where(correct, 1.0, -1.0)).view(args.prompts, args.generations)
-        adv = group_advantages(rewards, std="sample", eps=1e-4).reshape(-1).float()
-        with torch.no_grad():
+        with clock("sampling"):
+            policy.eval()
+            rollouts = sample_task(policy, ids, mask, data, generator)
+        with clock("rewards_and_advantages"):
+            rewards = torch.tensor(parity_rewards(rollouts.completion_ids.tolist())).view(
+                args.prompts, args.generations
+            )
+            adv = group_advantages(rewards, std="sample", eps=1e-4).reshape(-1).float()
+        with clock("reference_logprobs"), torch.no_grad():
             ref = token_logprobs(reference, ids, mask, rollouts.completion_ids, rollouts.completion_mask)
-        policy.train()
-        logp = token_logprobs(policy, ids, mask, rollouts.completion_ids, rollouts.completion_mask)
-        loss, _ = grpo_loss(
-            logp,
-            old_logp=rollouts.logprobs,
-            ref_logp=ref,
-            advantages=adv,
-            mask=rollouts.completion_mask,
-            eps_low=0.2,
-            eps_high=0.28,
-            beta_kl=args.beta,
+        with clock("loss_forward"):
+            policy.train()
+            logp = token_logprobs(policy, ids, mask, rollouts.completion_ids, rollouts.completion_mask)
+            loss, _ = grpo_loss(
+                logp,
+                old_logp=rollouts.logprobs,
+                ref_logp=ref,
+                advantages=adv,
+                mask=rollouts.completion_mask,
+                eps_low=0.2,
+                eps_high=0.28,
+                beta_kl=args.beta,
+            )
+        with clock("backward"):
+            optimizer.zero_grad()
+            loss.backward()
+        with clock("clip_and_optimiser"):
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+            optimizer.step()
+        lengths = rollouts.completion_mask.sum(dim=1).float()
+        steps.append(
+            {
+                "seconds": time.perf_counter() - start,
+                "phases": clock.take(),
+                "generated_tokens": int(lengths.sum()),
+                "mean_length": float(lengths.mean()),
+                "reward_std": float(rewards.std()),
+                "frac_reward_zero_std": float((rewards.std(dim=1) == 0).float().mean()),
+            }
         )
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
-        optimizer.step()
-        times.append(time.perf_counter() - start)
-    return times[args.warmup :]
+    return steps[args.warmup :]
 
 
-def trl(model_dir: Path, data, tokenizer, args) -> list[float]:
-    """Seconds per GRPOTrainer step (callback timestamps around each optimizer step, generation included)."""
+def trl(model_dir: Path, data, tokenizer, args) -> list[dict]:
+    """One record per GRPOTrainer step: seconds (callback timestamps around each optimizer step, generation
+    included), phases timed around its own methods, and the work its logs report."""
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -124,20 +182,61 @@ def trl(model_dir: Path, data, tokenizer, args) -> list[float]:
     from repro.tasks import chain_sums as cs
 
     prompts = [" ".join(t for t in text) for text in cs.to_text(data.pool.ids.numpy())]
-    answers = [" ".join(t for t in text) for text in cs.to_text(cs.answer_tokens(data.pool.ids.numpy()[:, :-1]))]
+    clock = Clock()
 
-    def exact_match(completions, answer, **kwargs):
-        return [1.0 if c.split() == a.split() else -1.0 for c, a in zip(completions, answer, strict=True)]
+    def parity(completions, completion_ids, **kwargs):
+        return parity_rewards(completion_ids)
+
+    class TimedGRPO(GRPOTrainer):
+        def _generate(self, *a, **kw):
+            with clock("generation"):
+                return super()._generate(*a, **kw)
+
+        def _generate_and_score_completions(self, *a, **kw):
+            with clock("generate_and_score"):
+                return super()._generate_and_score_completions(*a, **kw)
+
+        def compute_loss(self, *a, **kw):
+            with clock("loss_forward"):
+                return super().compute_loss(*a, **kw)
+
+        def training_step(self, *a, **kw):
+            with clock("training_step"):
+                return super().training_step(*a, **kw)
 
     class StepTimer(TrainerCallback):
         def __init__(self):
-            self.times, self._start = [], None
+            self.steps, self._start = [], None
 
         def on_step_begin(self, *a, **kw):
             self._start = time.perf_counter()
 
         def on_step_end(self, *a, **kw):
-            self.times.append(time.perf_counter() - self._start)
+            phases = clock.take()
+            gen, gas = phases.pop("generation", 0.0), phases.pop("generate_and_score", 0.0)
+            loss, step = phases.pop("loss_forward", 0.0), phases.pop("training_step", 0.0)
+            seconds = time.perf_counter() - self._start
+            self.steps.append(
+                {
+                    "seconds": seconds,
+                    "phases": {
+                        "generation": gen,
+                        "rewards_and_reference_logprobs": gas - gen,
+                        "loss_forward": loss,
+                        "backward_and_rest_of_training_step": step - gas - loss,
+                        "clip_optimiser_and_rest": seconds - step,
+                    },
+                }
+            )
+
+        def on_log(self, args_, state, control, logs=None, **kw):
+            if logs and "completions/mean_length" in logs and self.steps:
+                self.steps[-1].update(
+                    mean_length=logs["completions/mean_length"],
+                    reward_std=logs.get("reward_std"),
+                    frac_reward_zero_std=logs.get("frac_reward_zero_std"),
+                    clipped_ratio=logs.get("completions/clipped_ratio"),
+                )
 
     timer = StepTimer()
     config = GRPOConfig(
@@ -148,6 +247,7 @@ def trl(model_dir: Path, data, tokenizer, args) -> list[float]:
         num_generations=args.generations,
         per_device_train_batch_size=args.prompts * args.generations,
         max_completion_length=data.max_new_tokens,
+        generation_kwargs={"min_new_tokens": data.max_new_tokens},  # no end-of-sequence: equal lengths
         temperature=1.0,
         learning_rate=args.lr,
         max_steps=args.warmup + args.steps,
@@ -155,25 +255,29 @@ def trl(model_dir: Path, data, tokenizer, args) -> list[float]:
         report_to=[],
         use_cpu=True,
         save_strategy="no",
-        logging_steps=10**6,
+        logging_steps=1,
         disable_tqdm=True,
         dataloader_num_workers=0,
         seed=0,
     )
-    trainer = GRPOTrainer(
+    trainer = TimedGRPO(
         model=str(model_dir),
-        reward_funcs=[exact_match],
+        reward_funcs=[parity],
         args=config,
-        train_dataset=Dataset.from_dict({"prompt": prompts, "answer": answers}),
+        train_dataset=Dataset.from_dict({"prompt": prompts}),
         processing_class=tokenizer,
         callbacks=[timer],
     )
     trainer.train()
-    return timer.times[args.warmup :]
+    for step in timer.steps:
+        if "mean_length" in step:
+            step["generated_tokens"] = round(step["mean_length"] * args.prompts * args.generations)
+    return timer.steps[args.warmup :]
 
 
-def rollout_throughput(model_dir: Path, data, batches: list[int]) -> dict[str, float]:
-    """Generated tokens per second of repro.methods.sampling.sample at the given batch sizes."""
+def rollout_throughput(model_dir: Path, data, batches: list[int]) -> dict[str, dict[str, float]]:
+    """Generated tokens per second of repro.methods.sampling.sample at the given batch sizes, beside the floor:
+    the same number of decode steps as bare forward passes with the KV cache (greedy, no sampling)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -183,15 +287,42 @@ def rollout_throughput(model_dir: Path, data, batches: list[int]) -> dict[str, f
     for batch in batches:
         idx = np.resize(np.arange(len(data.pool)), batch)
         ids, mask = data.pool.ids[idx], data.pool.mask[idx]
-        tokens, seconds = 0, 0.0
-        for repeat in range(4):  # the first call warms up and is not counted
+        tokens, seconds, floor = 0, 0.0, 0.0
+        for repeat in range(4):  # the first round warms up and is not counted
             start = time.perf_counter()
             r = sample_task(policy, ids, mask, data, generator)
+            elapsed = time.perf_counter() - start
+            start = time.perf_counter()
+            with torch.no_grad():
+                pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
+                o = policy(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+                m, p = mask, pos[:, -1:]
+                for _ in range(data.max_new_tokens):
+                    token = o.logits[:, -1].argmax(-1, keepdim=True)
+                    m, p = torch.cat([m, torch.ones_like(token)], dim=1), p + 1
+                    o = policy(input_ids=token, attention_mask=m, position_ids=p, past_key_values=o.past_key_values)
+            bare = time.perf_counter() - start
             if repeat:
-                seconds += time.perf_counter() - start
+                seconds, floor = seconds + elapsed, floor + bare
                 tokens += int(r.completion_mask.sum())
-        out[f"batch_{batch}"] = round(tokens / seconds, 1)
+        out[f"batch_{batch}"] = {
+            "sampler_tokens_per_s": round(tokens / seconds, 1),
+            "bare_decode_tokens_per_s": round(tokens / floor, 1),
+            "sampler_over_floor": round(seconds / floor, 2),
+        }
     return out
+
+
+def summarize(steps: list[dict]) -> dict:
+    median = statistics.median
+    return {
+        "step_s_median": round(median(s["seconds"] for s in steps), 4),
+        "phases_s_median": {k: round(median(s["phases"][k] for s in steps), 4) for k in steps[0]["phases"]},
+        "generated_tokens_per_step": sorted({s.get("generated_tokens") for s in steps}, key=str),
+        "mean_length": round(median(s.get("mean_length", float("nan")) for s in steps), 3),
+        "reward_std_median": round(median(s.get("reward_std") or 0.0 for s in steps), 3),
+        "frac_reward_zero_std_max": max(s.get("frac_reward_zero_std") or 0.0 for s in steps),
+    }
 
 
 def main() -> int:
@@ -203,6 +334,7 @@ def main() -> int:
     parser.add_argument("--beta", type=float, default=0.001)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "grpo_vs_trl.json"))
     args = parser.parse_args()
 
@@ -210,30 +342,44 @@ def main() -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
+    repeats = []
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "tiny-qwen3"
         params, data, tokenizer = task_and_model(args.prompts, 0, model_dir)
-        ours_a = ours(model_dir, data, params, args)
-        theirs = trl(model_dir, data, tokenizer, args)
-        ours_b = ours(model_dir, data, params, args)
+        for _ in range(args.repeats):
+            ours_a = ours(model_dir, data, params, args)
+            theirs = trl(model_dir, data, tokenizer, args)
+            ours_b = ours(model_dir, data, params, args)
+            mine, trls = summarize(ours_a + ours_b), summarize(theirs)
+            repeats.append(
+                {
+                    "ratio_trl_over_ours": round(trls["step_s_median"] / mine["step_s_median"], 3),
+                    "ours": mine,
+                    "trl": trls,
+                    "load_average": os.getloadavg(),
+                }
+            )
         throughput = rollout_throughput(model_dir, data, [args.prompts * args.generations, 1024])
-    ours_all = ours_a + ours_b
+    ratios = [r["ratio_trl_over_ours"] for r in repeats]
+    work = {tuple(tuple(r[side]["generated_tokens_per_step"]) for side in ("ours", "trl")) for r in repeats}
     report = {
         "model": "gdro_rlvr tiny Qwen3 (qwen3-4b stand-in: hidden 48, 2 layers)",
         "batch": f"{args.prompts} prompts × {args.generations} generations",
         "max_completion_length": data.max_new_tokens,
         "threads": args.threads,
-        "load_average": os.getloadavg(),
-        "ours_step_s_median": round(statistics.median(ours_all), 4),
-        "trl_step_s_median": round(statistics.median(theirs), 4),
-        "ratio_trl_over_ours": round(statistics.median(theirs) / statistics.median(ours_all), 2),
-        "ours_step_s": [round(t, 4) for t in ours_all],
-        "trl_step_s": [round(t, 4) for t in theirs],
+        "equal_work": all(a == b and len(a) == 1 for a, b in work),
+        "generated_tokens_per_step": sorted(work),
+        "ratio_trl_over_ours": statistics.median(ratios),
+        "ratios_per_repeat": ratios,
+        "ratio_spread": round((max(ratios) - min(ratios)) / statistics.median(ratios), 3),
+        "repeats": repeats,
         "rollout_tokens_per_s": throughput,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    summary = {k: v for k, v in report.items() if k != "repeats"}
+    summary["phases"] = {side: repeats[-1][side]["phases_s_median"] for side in ("ours", "trl")}
+    print(json.dumps(summary, indent=2))
     return 0
 
 
