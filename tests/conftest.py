@@ -68,11 +68,13 @@ def verdict_table(workdir: Path, scale: str = "ci") -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def planted_workflow(tmp_path_factory) -> tuple[Path, Path]:
     """One complete workflow run over a copy of tests/fixtures/claims (planted faults), shared by the
-    workflow and tracking tests. Returns (workdir, claims folder)."""
+    workflow and tracking tests, its console kept in ``<workdir>-console.txt`` beside it. Returns (workdir, claims
+    folder)."""
     workdir = tmp_path_factory.mktemp("planted")
     claims = workdir / "claims"
     shutil.copytree(FIXTURE_CLAIMS, claims)
-    snakemake(workdir, claims=claims)
+    proc = snakemake(workdir, claims=claims)
+    (workdir.parent / f"{workdir.name}-console.txt").write_text(proc.stdout + proc.stderr)
     return workdir, claims
 
 

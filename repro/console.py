@@ -1,0 +1,124 @@
+"""The workflow's console: Snakemake's own lines, with an estimate of the time left and what each job serves.
+
+Snakemake prints each job as it starts (rule and wildcards) and ``N of M steps (x%) done`` after each one. That
+says neither how long the rest will take nor which claim a run belongs to (runs are keyed by content hashes).
+:class:`WorkflowConsole` wraps Snakemake's console formatter (it changes no job and no file):
+
+- after the job stats, it knows how many jobs of each rule are to run;
+- on each job's start it adds the claims and arms the job serves (a run) or the claim it decides;
+- on each progress line it adds the estimated time left: the jobs not yet finished, each costed at the mean
+  duration of its rule's finished jobs (the mean over all finished jobs for a rule with none yet), divided by the
+  concurrency observed so far (job-seconds, finished and running, per wall second), and how many jobs are running.
+
+The estimate is a measurement of this run, not a promise: it says what it rests on (``from N finished jobs``), and
+until a job has finished it says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+STREAM_HANDLER = "DefaultStreamHandler"
+"""The name Snakemake gives its console handler (snakemake.logging.LoggerManager)."""
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class WorkflowConsole(logging.Formatter):
+    """Snakemake's console formatter ``inner``, with claims on job lines and the time left on progress lines.
+
+    ``serves(rule, wildcards)`` names what a job is for (e.g. ``["claim:arm", ...]``), or returns nothing.
+    """
+
+    def __init__(
+        self,
+        inner: logging.Formatter,
+        serves: Callable[[str, dict[str, Any]], list[str]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.inner = inner
+        self.serves = serves
+        self.clock = clock
+        self.started: float | None = None
+        self.to_start: dict[str, int] = {}
+        self.running: dict[Any, tuple[str, float]] = {}
+        self.finished: dict[str, list[float]] = {}
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self.inner.format(record)
+        event = str(getattr(record, "event", "") or "")
+        now = self.clock()
+        if event == "run_info" and isinstance(getattr(record, "stats", None), dict):
+            self.to_start = {rule: int(n) for rule, n in record.stats.items() if rule != "total"}
+            self.started = now
+        elif event == "job_info":
+            rule = str(getattr(record, "rule_name", ""))
+            if self.started is None:  # no job stats seen (a dry run prints them last): nothing to estimate
+                return text
+            self.running[getattr(record, "jobid", None)] = (rule, now)
+            if self.to_start.get(rule, 0) > 0:
+                self.to_start[rule] -= 1
+            served = self._served(rule, getattr(record, "wildcards", None) or {})
+            if served:
+                text = f"{text}\n    for: {served}"
+        elif event == "job_finished":
+            rule, start = self.running.pop(getattr(record, "job_id", None), (None, None))
+            if rule is not None:
+                self.finished.setdefault(rule, []).append(now - start)
+        elif event == "progress" and self.started is not None:
+            text = f"{text} · {self.estimate(now)}"
+        return text
+
+    def _served(self, rule: str, wildcards: dict[str, Any]) -> str:
+        if self.serves is None:
+            return ""
+        try:
+            names = list(self.serves(rule, dict(wildcards)))
+        except Exception:  # a label that cannot be made must never stop the console
+            return ""
+        if len(names) > 4:
+            return ", ".join(names[:4]) + f" and {len(names) - 4} more"
+        return ", ".join(names)
+
+    def estimate(self, now: float) -> str:
+        """``ETA …`` from this run's finished jobs, and how many are running."""
+        durations = [d for ds in self.finished.values() for d in ds]
+        running = f"{len(self.running)} running"
+        if not durations:
+            return f"time left: after the first job finishes · {running}"
+        overall = sum(durations) / len(durations)
+
+        def mean(rule: str) -> float:
+            ds = self.finished.get(rule)
+            return sum(ds) / len(ds) if ds else overall
+
+        work = sum(n * mean(rule) for rule, n in self.to_start.items())
+        work += sum(max(mean(rule) - (now - start), 0.0) for rule, start in self.running.values())
+        elapsed = max(now - (self.started if self.started is not None else now), 1e-9)
+        busy = sum(durations) + sum(now - start for _, start in self.running.values())
+        concurrency = max(busy / elapsed, 1.0)
+        return f"time left ≈ {_duration(work / concurrency)} (from {len(durations)} finished jobs) · {running}"
+
+
+def install(serves: Callable[[str, dict[str, Any]], list[str]] | None = None) -> bool:
+    """Wrap the formatter of Snakemake's console handler (once); False when there is none (another logger plugin,
+    or Snakemake's API used without its console)."""
+    for handler in logging.getLogger("snakemake.logging").handlers:
+        if handler.name == STREAM_HANDLER and handler.formatter is not None:
+            if not isinstance(handler.formatter, WorkflowConsole):
+                handler.setFormatter(WorkflowConsole(handler.formatter, serves))
+            return True
+    return False
