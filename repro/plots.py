@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from repro.files import write_with
 from repro.report_style import COLORS
 from repro.verdict_record import Verdict, as_verdict
 
@@ -37,11 +38,10 @@ def render_plot(v: Verdict | Mapping[str, Any], path: Path) -> None:
     fig.suptitle(f"{v.claim_id} [{v.scale}]: {v.verdict}", fontsize=10, color=color)
     if not fig.get_constrained_layout():
         fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    tmp.replace(path)
+    try:  # whole or not at all, and a failed write names the file (repro.files.write_with)
+        write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None}))
+    finally:
+        plt.close(fig)
 
 
 def _plot_effect(plt, v: Verdict, color: str):

@@ -6,7 +6,10 @@ snapshots and measures how far they moved, validates and hashes every table as i
 records the numeric environment, and writes ``run.json`` last and atomically. A Python exception
 inside the experiment becomes ``status: failed`` with its traceback (the claim's verdict is then
 ``error`` while other claims proceed); a killed process leaves no ``run.json``, so Snakemake
-treats the job as incomplete.
+treats the job as incomplete. So does a run that runs out of room (a full disk, a file-size limit): that is the
+machine's failure, not the experiment's, and a ``failed`` record would stand after the disk is freed. It raises
+instead (a :class:`repro.files.WriteError` naming the file when the harness could not write it) and removes what
+it wrote: no table, checkpoint or record of it remains.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,7 @@ import pandas as pd
 
 from repro import registry
 from repro.codekeys import run_key
-from repro.files import read_json, sha256_file, write_json, write_parquet
+from repro.files import WriteError, out_of_space, read_json, sha256_file, write_json, write_parquet, write_with
 from repro.runspec import RunSpec, arm_key
 from repro.tables import validate
 
@@ -53,6 +56,8 @@ class Recorder:
         self._checkpoint: dict[str, Any] | None = None
         self._init: tuple | None = None
         """(object, parameter tensors, flattened float64 values) of the 'init' snapshot."""
+        self.write_error: WriteError | None = None
+        """The first artifact the harness could not write: the run fails with it even if the experiment caught it."""
 
     def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = "train"):
         """A progress bar on stderr (the rule's log)."""
@@ -116,7 +121,7 @@ class Recorder:
             raise KeyError(f"{table!r} is not a prediction table of this family ({', '.join(self.family.PREDICTIONS)})")
         validated = validate(self.family.PREDICTIONS[table].schema, df, table)
         path = self.out_dir / f"predictions-{table}.parquet"
-        write_parquet(path, validated)
+        self._write(lambda: write_parquet(path, validated))
         self._tables[table] = {"file": path.name, "sha256": sha256_file(path), "rows": len(validated)}
 
     def save_checkpoint(self, state_dict: dict) -> None:
@@ -124,9 +129,15 @@ class Recorder:
         import torch
 
         path = self.out_dir / "checkpoint.pt"
-        tmp = path.with_name(".checkpoint.pt.tmp")
-        torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
-        tmp.replace(path)
+        state = {k: v.detach().cpu() for k, v in state_dict.items()}
+
+        def save(tmp: Path) -> None:
+            # To an open file: its writes raise OSError (a full disk), and the zip's records are named "archive/", not
+            # after the temporary file, whose name is random (a path would make the bytes differ from run to run).
+            with open(tmp, "wb") as handle:
+                torch.save(state, handle)
+
+        self._write(lambda: write_with(path, save))
         self._checkpoint = {"file": path.name, "sha256": sha256_file(path)}
 
     def load_checkpoint(self, requirement: str) -> dict:
@@ -145,6 +156,13 @@ class Recorder:
             raise RuntimeError(f"{path} changed after its run wrote it (sha256 mismatch)")
         return torch.load(path, map_location="cpu", weights_only=True)
 
+    def _write(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except WriteError as exc:
+            self.write_error = self.write_error or exc
+            raise
+
     def finish(self) -> dict[str, Any]:
         missing = sorted(set(self.family.PREDICTIONS) - set(self._tables))
         if missing:
@@ -155,7 +173,7 @@ class Recorder:
             raise RuntimeError("the run logged no training curve")
         curve = validate(self.family.CURVE, pd.DataFrame(self._curve), "curve")
         path = self.out_dir / "curve.parquet"
-        write_parquet(path, curve)
+        self._write(lambda: write_parquet(path, curve))
         return {
             "tables": self._tables,
             "curve": {"file": path.name, "sha256": sha256_file(path), "rows": len(curve)},
@@ -271,8 +289,7 @@ def run_arm(spec: RunSpec, run_json: Path, threads: int = 1) -> dict[str, Any]:
     run_json = Path(run_json)
     out_dir = run_json.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*out_dir.glob("predictions-*.parquet"), out_dir / "curve.parquet", out_dir / "checkpoint.pt"]:
-        stale.unlink(missing_ok=True)
+    _remove_artifacts(out_dir)  # stale ones, of a killed run
 
     family = registry.get_experiment(spec.experiment)
     if not registry.is_runnable(family):
@@ -303,15 +320,39 @@ def run_arm(spec: RunSpec, run_json: Path, threads: int = 1) -> dict[str, Any]:
     recorder = Recorder(out_dir, registry.get_schemas(spec.experiment), spec.requires)
     start = time.perf_counter()
     try:
-        family.run(params, spec.seed, recorder)
-        artifacts = recorder.finish()
-    except Exception:
-        record.update(status="failed", error=traceback.format_exc(limit=20), artifacts=None)
-        print(record["error"], file=sys.stderr)
-    else:
-        record.update(status="completed", error=None, artifacts=artifacts)
-    record["wall_s"] = time.perf_counter() - start
-    record["finished_at"] = _utc()
-    record["curve_steps"] = recorder.steps_logged
-    write_json(run_json, record)
+        try:
+            family.run(params, spec.seed, recorder)
+            artifacts = recorder.finish()
+        except Exception as exc:
+            if recorder.write_error is not None or _machine_failure(exc):
+                raise
+            record.update(status="failed", error=traceback.format_exc(limit=20), artifacts=None)
+            print(record["error"], file=sys.stderr)
+        else:
+            record.update(status="completed", error=None, artifacts=artifacts)
+        if recorder.write_error is not None:  # the experiment caught it and went on
+            raise recorder.write_error
+        record["wall_s"] = time.perf_counter() - start
+        record["finished_at"] = _utc()
+        record["curve_steps"] = recorder.steps_logged
+        write_json(run_json, record)
+    except Exception as exc:
+        if recorder.write_error is None and not _machine_failure(exc):
+            raise
+        _remove_artifacts(out_dir)  # whole tables of a run without a record would only mislead
+        if recorder.write_error is not None and exc is not recorder.write_error:
+            raise recorder.write_error from exc  # what the harness could not write, not what followed
+        raise
     return record
+
+
+def _machine_failure(exc: BaseException) -> bool:
+    """An output the run could not write (:class:`repro.files.WriteError`) or a write that ran out of room anywhere
+    (a full disk, a file-size limit): the machine's failure, not the experiment's."""
+    return isinstance(exc, WriteError) or out_of_space(exc)
+
+
+def _remove_artifacts(out_dir: Path) -> None:
+    """The tables and checkpoint a run writes before its ``run.json``."""
+    for path in [*out_dir.glob("predictions-*.parquet"), out_dir / "curve.parquet", out_dir / "checkpoint.pt"]:
+        path.unlink(missing_ok=True)

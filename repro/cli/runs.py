@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from repro.cli.common import claims_option, command, load_one, scale_option
 
 
 def cmd_run_arm(args) -> int:
+    from repro.files import WriteError
     from repro.runner import run_arm
     from repro.runspec import RunSpec
 
-    record = run_arm(RunSpec.from_json(args.spec), Path(args.out), threads=args.threads)
+    try:
+        record = run_arm(RunSpec.from_json(args.spec), Path(args.out), threads=args.threads)
+    except WriteError as exc:
+        return _cannot_write("run-arm", exc, "the run left no tables and no run.json")
     print(f"{record['status']} in {record['wall_s']:.2f} s", file=sys.stderr)
     return 0
 
@@ -34,9 +40,9 @@ def cmd_compute_metrics(args) -> int:
         )
         status = {"status": "failed", "error": traceback.format_exc(limit=8)}
         print(status["error"], file=sys.stderr)
-    write_parquet(Path(args.out), table)
-    write_json(Path(args.status), status)
-    return 0
+    return _write_all(
+        "compute-metrics", [(Path(args.out), write_parquet, table), (Path(args.status), write_json, status)]
+    )
 
 
 def cmd_check_property(args) -> int:
@@ -64,9 +70,29 @@ def cmd_check_property(args) -> int:
         table = PropertyInstances.example(size=0)
         status = {"status": "failed", "error": traceback.format_exc(limit=8)}
         print(status["error"], file=sys.stderr)
-    write_parquet(out, table)
-    write_json(status_path, status)
+    return _write_all("check-property", [(out, write_parquet, table), (status_path, write_json, status)])
+
+
+def _write_all(verb: str, outputs: list[tuple[Path, Callable[[Path, Any], None], Any]]) -> int:
+    """Write a rule verb's outputs, ``(path, writer, content)`` in order: all of them, or (when one cannot be
+    written: a full disk, a file-size limit) none, the file and the reason said on stderr, exit status 1."""
+    from repro.files import WriteError
+
+    written = []
+    try:
+        for path, write, content in outputs:
+            write(path, content)
+            written.append(path)
+    except WriteError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        return _cannot_write(verb, exc, "it wrote none of its outputs")
     return 0
+
+
+def _cannot_write(verb: str, exc: OSError, consequence: str) -> int:
+    print(f"repro {verb}: {exc}; {consequence}", file=sys.stderr)
+    return 1
 
 
 def cmd_pilot(args) -> int:
