@@ -295,7 +295,7 @@ def ground_claim(quote: str, arxiv_versioned: str, papers_dir) -> dict:
     sha256) and the best match over them.
     """
     from repro.files import sha256_file
-    from repro.paper_cache import cached_versions, read_record, version_dir
+    from repro.paper_cache import cached_versions, read_cached_text, read_record, version_dir
 
     arxiv_id, version = re.match(r"^(\d{4}\.\d{4,5})(v\d+)$", arxiv_versioned).groups()
     folder = version_dir(arxiv_id, version, papers_dir)
@@ -307,10 +307,10 @@ def ground_claim(quote: str, arxiv_versioned: str, papers_dir) -> dict:
     if not (folder / "metadata.json").is_file():
         return evidence | {"cached": False, "cached_versions": cached_versions(arxiv_id, papers_dir)}
     record = read_record(arxiv_id, version, papers_dir)
-    searched, best = [], None
+    searched, best, texts = [], None, {}
     for entry in record.texts:
         path = folder / entry.file
-        text = path.read_text(encoding="utf-8")
+        text = texts[entry.file] = read_cached_text(path)  # CacheError naming the file: too big, binary, not UTF-8
         match = ground(quote, text)
         searched.append(
             {
@@ -330,7 +330,7 @@ def ground_claim(quote: str, arxiv_versioned: str, papers_dir) -> dict:
     complete = [t for t in record.texts if t.kind == "fulltext" and t.complete]
     absent: list[str] = []
     if complete and match.missing_numbers:
-        stems = {tok.stem for t in complete for tok in tokenize((folder / t.file).read_text(encoding="utf-8"))}
+        stems = {tok.stem for t in complete for tok in tokenize(texts[t.file])}
         absent = [n for n in match.missing_numbers if n not in stems]
     return evidence | {
         "numbers_absent_from_fulltext": absent,

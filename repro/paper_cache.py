@@ -8,14 +8,18 @@ Layout, keyed by arXiv id **and** version (a quote is read in one version of a p
     papers/<arxiv_id>/<version>/SOURCE.md       where every file came from and how it was cleaned
 
 ``metadata.json`` says for each text whether it is the *complete* text of the paper: only then can
-"not found in the text" mean "not in the paper". This module reads and writes the cache (atomically);
-it never touches the network.
+"not found in the text" mean "not in the paper". This module reads and writes the cache; it never touches the
+network. A version's folder is written whole or not at all (:func:`write_version`), and a cached text is read only
+if it is one (:func:`read_cached_text`: UTF-8, no NUL bytes, at most ``MAX_TEXT_BYTES``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import shutil
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -26,6 +30,10 @@ from repro.files import write_json, write_text
 PAPERS_DIR = Path("papers")
 ARXIV_ID = r"^\d{4}\.\d{4,5}$"
 VERSION = r"^v\d+$"
+MAX_TEXT_BYTES = 8 << 20
+"""The largest cached text that is read: 8 MiB is over a million words, several times the longest paper with all its
+appendices. Grounding reads about 1 MB a second and holds ~80 bytes per byte of text, so a bigger file is not a
+paper's text but a fault, and would tie a workflow job up for minutes and gigabytes."""
 
 
 class CacheError(ValueError):
@@ -97,7 +105,7 @@ def read_record(arxiv_id: str, version: str, papers_dir: Path = PAPERS_DIR) -> P
     if not path.is_file():
         raise CacheError(f"{path}: not cached")
     try:
-        record = PaperRecord.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        record = PaperRecord.model_validate(json.loads(read_cached_text(path)))
     except json.JSONDecodeError as exc:
         raise CacheError(f"{path}: not valid JSON ({exc})") from None
     except ValidationError as exc:
@@ -111,17 +119,101 @@ def read_record(arxiv_id: str, version: str, papers_dir: Path = PAPERS_DIR) -> P
 
 
 def read_text(arxiv_id: str, version: str, file: str, papers_dir: Path = PAPERS_DIR) -> str:
-    return (version_dir(arxiv_id, version, papers_dir) / file).read_text(encoding="utf-8")
+    return read_cached_text(version_dir(arxiv_id, version, papers_dir) / file)
+
+
+def read_cached_text(path: Path) -> str:
+    """The text of a cache file, read as ``Path.read_text`` would (UTF-8, universal newlines); a
+    :class:`CacheError` naming the file when it is not a text to read: unreadable, larger than ``MAX_TEXT_BYTES``
+    (checked before it is read whole), not UTF-8, or binary (a NUL byte)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_TEXT_BYTES + 1)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError as exc:
+        raise CacheError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_TEXT_BYTES:
+        raise CacheError(
+            f"{path}: {size / 2**20:.1f} MiB, more than the {MAX_TEXT_BYTES / 2**20:g} MiB a cached text may hold "
+            f"(not a paper's text; fetch it again with `repro paper add`)"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CacheError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    if "\x00" in text:
+        raise CacheError(f"{path}: binary data, not text (NUL byte at offset {data.index(0)})")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def write_version(record: PaperRecord, texts: dict[str, str], source_note: str, papers_dir: Path = PAPERS_DIR) -> Path:
-    """Write one version's texts, SOURCE.md and, last, metadata.json (a folder without it is not cached)."""
+    """Write one version's folder (texts, SOURCE.md, metadata.json) whole or not at all.
+
+    The files go to a hidden folder beside it (``.<version>.<pid>.<random>.new``), which then takes the version
+    folder's place: a write interrupted before that leaves the previous entry as it was (or none); one killed between
+    the two renames of a replacement leaves none (the next call writes it). A killed writer's hidden folders are
+    removed by the next write of that version.
+    """
     folder = version_dir(record.arxiv_id, record.version, papers_dir)
     listed = {t.file for t in record.texts}
     if listed != set(texts):
         raise CacheError(f"record lists {sorted(listed)} but texts {sorted(texts)} were given")
-    for name, text in texts.items():
-        write_text(folder / name, text)
-    write_text(folder / "SOURCE.md", source_note)
-    write_json(folder / "metadata.json", record.model_dump(mode="json"))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(folder)
+    staged = _scratch(folder, "new")
+    try:
+        staged.mkdir()
+        for name, text in texts.items():
+            write_text(staged / name, text)
+        write_text(staged / "SOURCE.md", source_note)
+        write_json(staged / "metadata.json", record.model_dump(mode="json"))
+        _replace_folder(staged, folder)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     return folder
+
+
+def _scratch(folder: Path, role: str) -> Path:
+    return folder.with_name(f".{folder.name}.{os.getpid()}.{secrets.token_hex(4)}.{role}")
+
+
+def _replace_folder(staged: Path, folder: Path) -> None:
+    """Put ``staged`` in the place of ``folder``; the previous folder is back in place if this is interrupted."""
+    if not folder.exists():
+        os.rename(staged, folder)
+        return
+    previous = _scratch(folder, "old")
+    os.rename(folder, previous)
+    try:
+        os.rename(staged, folder)
+    except BaseException:
+        if not folder.exists():
+            os.rename(previous, folder)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+_SCRATCH = re.compile(r"^\.(v\d+)\.(\d+)\.[0-9a-f]+\.(new|old)$")
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove the hidden folders that writers of this version, killed before they could, left behind."""
+    for path in folder.parent.iterdir():
+        match = _SCRATCH.match(path.name)
+        if match and match.group(1) == folder.name and not _running(int(match.group(2))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` may still be writing (always True where that cannot be asked safely)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process
+    return True

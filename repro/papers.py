@@ -8,12 +8,14 @@ off so that every retry here waits for its backoff; its query URL is pointed at 
 tests replay recorded Atom responses from 127.0.0.1).
 
 Full text comes from the PDF (``<base_url>/pdf/<id><version>``), extracted with pypdf; when the PDF
-cannot be had, the abstract alone is cached and the record says so. Everything is written through
-:mod:`repro.paper_cache` (atomic writes; ``metadata.json`` last).
+cannot be had (or every download of it broke off), the abstract alone is cached and the record says so. Nothing
+is written before everything is fetched, and then through :mod:`repro.paper_cache`, which writes a version's folder
+whole or not at all.
 """
 
 from __future__ import annotations
 
+import http.client
 import io
 import re
 import time
@@ -153,8 +155,15 @@ class PoliteFetcher:
                 raise PaperError(f"{url}: HTTP {exc.code}") from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 raise _Retry(f"cannot fetch ({exc})") from None
+            except http.client.IncompleteRead as exc:  # the connection dropped mid-download
+                got = len(exc.partial)
+                raise _Retry(f"the download broke off after {got} of {got + (exc.expected or 0)} bytes") from None
+            except http.client.HTTPException as exc:
+                raise _Retry(f"broken HTTP response ({type(exc).__name__}: {exc})") from None
             if not data.startswith(b"%PDF"):
                 raise _Retry("the response is not a PDF")
+            if data.rfind(b"%%EOF") < 0:  # cut off without a Content-Length to tell: a PDF ends with %%EOF
+                raise _Retry(f"the PDF is cut off after {len(data)} bytes (no %%EOF marker)")
             return data
 
         return self._retrying(f"PDF {url}", once)

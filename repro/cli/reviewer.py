@@ -148,16 +148,19 @@ def _run_log(run) -> Path:
 def cmd_claims_draft(args) -> int:
     from repro.claims import ClaimError
     from repro.drafting import draft_claims
+    from repro.files import WriteError
+    from repro.paper_cache import CacheError
 
     try:
         draft_claims(args.arxiv_id, claims_path(args), Path(args.papers), args.version, body=not args.abstract_only)
-    except (ClaimError, FileNotFoundError) as exc:
+    except (ClaimError, CacheError, FileNotFoundError, WriteError) as exc:  # a hostile cached text, a full disk
         print(f"repro claims draft: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
 def cmd_paper_add(args) -> int:
+    from repro.files import WriteError
     from repro.papers import ClientSettings, PaperError, add_paper
 
     settings = ClientSettings(
@@ -172,9 +175,12 @@ def cmd_paper_add(args) -> int:
             offline=args.offline,
             fulltext=not args.no_fulltext,
         )
-    except PaperError as exc:
+    except (PaperError, WriteError) as exc:  # WriteError: the cache keeps the previous entry whole
         print(f"repro paper add: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the cache holds the previous entry or the new one whole (repro.paper_cache)
+        print(f"repro paper add: interrupted; run it again to cache {args.arxiv_ref}", file=sys.stderr)
+        return 130
     return 0
 
 
