@@ -176,7 +176,7 @@ def run(params: Params, seed: int, rec) -> None:
 
     model.eval()
     with torch.no_grad():
-        rows = _evaluate(seed, data, encode_images, encode_texts)
+        rows = _evaluate(seed, data, encode_images, encode_texts, progress=rec.progress)
     rec.write_predictions("ranks", pd.DataFrame(rows))
 
 
@@ -337,8 +337,9 @@ def _ranks(queries, gallery) -> np.ndarray:
     return (sim >= sim.diagonal()[:, None]).sum(dim=1).numpy()
 
 
-def _evaluate(seed: int, data: dict, encode_images, encode_texts) -> dict:
-    """Per-query ranks on clean data and every perturbation × severity, both directions."""
+def _evaluate(seed: int, data: dict, encode_images, encode_texts, progress=lambda items, **_: items) -> dict:
+    """Per-query ranks on clean data and every perturbation × severity, both directions (``progress``: a bar over
+    the perturbations, in the run's log)."""
     import torch
 
     from repro.tasks.image_perturbations import perturb_images
@@ -368,12 +369,12 @@ def _evaluate(seed: int, data: dict, encode_images, encode_texts) -> dict:
             columns["rank"] += ranks.tolist()
 
     add(CLEAN, "none", 0, clean_images, clean_texts)
-    for index, name in enumerate(sorted(IMAGE_PERTURBATIONS)):
+    for index, name in enumerate(progress(sorted(IMAGE_PERTURBATIONS), desc="evaluate: image perturbations")):
         for severity in SEVERITIES:
             # The same generator seed at every severity: a common random draw, so severities differ only in strength.
             gen = torch.Generator().manual_seed(seed * 1000 + index)
             add(name, "image", severity, encode_images(perturb_images(images, name, severity, gen)), clean_texts)
-    for index, name in enumerate(sorted(TEXT_PERTURBATIONS)):
+    for index, name in enumerate(progress(sorted(TEXT_PERTURBATIONS), desc="evaluate: text perturbations")):
         for severity in SEVERITIES:
             perturbed = perturb_texts(texts, name, severity, seed * 1000 + 100 + index)
             add(name, "text", severity, clean_images, encode_texts(perturbed))

@@ -260,7 +260,7 @@ def warm_start(policy, data: TaskData, params: Params, rng: np.random.Generator,
             rec.log_curve(step, **curve_row(sft_loss=loss.item()))
 
 
-def evaluate(policy, data: TaskData, params: Params, seed: int) -> pd.DataFrame:
+def evaluate(policy, data: TaskData, params: Params, seed: int, progress=lambda items, **_: items) -> pd.DataFrame:
     """``eval_samples`` completions per held-out prompt at the validation settings; one row per sample."""
     import torch
 
@@ -280,6 +280,7 @@ def evaluate(policy, data: TaskData, params: Params, seed: int) -> pd.DataFrame:
             temperature=params.eval_temperature,
             top_k=params.eval_top_k,
             top_p=params.eval_top_p,
+            progress=progress,
         )
     completions = completions.cpu()
     return pd.DataFrame(
@@ -318,7 +319,7 @@ def _run_warm_start(policy, data: TaskData, params: Params, seed: int, rng: np.r
     else:
         rec.log_curve(0, **curve_row())
     rec.snapshot_weights("final", policy)
-    rec.write_predictions("samples", evaluate(policy, data, params, seed))
+    rec.write_predictions("samples", evaluate(policy, data, params, seed, rec.progress))
     rec.write_predictions("train_prompts", pd.DataFrame(columns=list(GdroTrainPrompts.to_schema().columns)))
 
 
@@ -333,5 +334,5 @@ def _run_rl(policy, data: TaskData, params: Params, seed: int, rng: np.random.Ge
     generator = torch.Generator(device=next(policy.parameters()).device).manual_seed(seed)
     log = train_rl(policy, reference, data, params, rng, generator, rec)
     rec.snapshot_weights("final", policy)
-    rec.write_predictions("samples", evaluate(policy, data, params, seed))
+    rec.write_predictions("samples", evaluate(policy, data, params, seed, rec.progress))
     rec.write_predictions("train_prompts", log)

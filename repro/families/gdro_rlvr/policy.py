@@ -65,8 +65,21 @@ def build_policy(params: Params):
     return AutoModelForCausalLM.from_config(config), None
 
 
-def generate(policy, ids, mask, data: TaskData, *, chunk: int, generator, temperature: float, top_k: int, top_p: float):
-    """Completions in chunks of ``chunk`` sequences: (completion ids, mask, sampling log-probs), each (R, T)."""
+def generate(
+    policy,
+    ids,
+    mask,
+    data: TaskData,
+    *,
+    chunk: int,
+    generator,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    progress=lambda items, **_: items,
+):
+    """Completions in chunks of ``chunk`` sequences: (completion ids, mask, sampling log-probs), each (R, T)
+    (``progress``: a bar over the chunks, in the run's log)."""
     import torch
     from torch.nn.functional import pad
 
@@ -85,7 +98,7 @@ def generate(policy, ids, mask, data: TaskData, *, chunk: int, generator, temper
             top_k=top_k,
             top_p=top_p,
         )
-        for s in range(0, len(ids), chunk)
+        for s in progress(range(0, len(ids), chunk), desc="evaluate: sampling")
     ]
     width = max(p.completion_ids.shape[1] for p in parts)
     return (
