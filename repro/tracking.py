@@ -6,15 +6,25 @@ the verdict card as the run description (cut to MLflow's limit, with a pointer t
 plot and trace as artifacts; one run per training run with its parameters, final metrics and curves, nested
 under (and linked from) the claim runs that use it.
 
-Idempotent: each run carries a content hash; re-syncing unchanged results touches nothing, and
-changed results replace the old run (deleted) instead of appending a duplicate. Only one process
-writes at a time (the single ``track_mlflow`` rule), which SQLite needs.
+Idempotent: each run carries a content hash, tagged when everything else about the run is written; re-syncing
+unchanged results touches nothing, and changed or half-written results (a sync that failed midway) replace the old
+run (deleted) instead of appending a duplicate. Only one process writes at a time (the single ``track_mlflow`` rule),
+which SQLite needs.
+
+A store that is down or busy fails the sync within a bounded time with a :class:`TrackingError` naming its URI, never
+a hang: a SQLite file another process holds a write lock on is waited for up to :data:`WAIT_S` seconds
+(``$REPRO_MLFLOW_WAIT_S``), and MLflow's HTTP client gets :data:`HTTP_BOUNDS` (unless the environment sets them).
+Nothing upstream depends on MLflow: verdicts are made before and without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import re
+import sqlite3
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -30,6 +40,31 @@ MAX_BATCH = 900
 NOTE_LIMIT = 8000
 """MLflow's longest tag value (``mlflow.utils.validation.MAX_TAG_VAL_LENGTH``): a longer run description is cut."""
 LINKS_MARKER = "\n## Linked training runs\n"
+WAIT_ENV = "REPRO_MLFLOW_WAIT_S"
+WAIT_S = 60.0
+"""How long a sync waits for a SQLite store another process holds a write lock on, unless $REPRO_MLFLOW_WAIT_S
+says otherwise (each of MLflow's own statements then waits up to its 20 s busy timeout)."""
+HTTP_BOUNDS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+"""MLflow's HTTP client defaults (7 retries, backoff factor 2, 120 s a request) take over four minutes to report a
+server that refuses connections; with these a refused connection fails in seconds and a silent server within two
+minutes. Variables already set in the environment win."""
+
+_log = logging.getLogger(__name__)
+
+
+class TrackingError(RuntimeError):
+    """The MLflow store at ``uri`` could not be reached or written (``reason``); the verdicts do not depend on it."""
+
+    def __init__(self, uri: str, reason: str):
+        self.uri, self.reason = uri, reason
+        super().__init__(
+            f"MLflow store {_shown(uri)} not written: {reason}. The verdicts do not depend on it; run the workflow "
+            "(or `repro track`) again once the store is back: the sync is idempotent."
+        )
 
 
 def tracking_uri(configured: str | None = None) -> str:
@@ -41,6 +76,91 @@ def _client(uri: str):
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
+
+
+def _shown(uri: str) -> str:
+    """``uri`` with any password in it masked."""
+    return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", uri)
+
+
+@contextlib.contextmanager
+def _store(uri: str):
+    """A client of ``uri`` whose waits are bounded (:data:`HTTP_BOUNDS`, :func:`_wait_for_sqlite`); a failure of the
+    store inside the block is a :class:`TrackingError` naming it."""
+    import requests
+    import sqlalchemy.exc
+    from mlflow.exceptions import MlflowException
+
+    saved = {name: os.environ.get(name) for name in HTTP_BOUNDS}
+    os.environ.update({name: value for name, value in HTTP_BOUNDS.items() if not saved[name]})
+    try:
+        _wait_for_sqlite(uri)
+        yield _client(uri)
+    except (MlflowException, sqlalchemy.exc.SQLAlchemyError, requests.RequestException) as exc:
+        raise TrackingError(uri, _reason(exc)) from exc
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in one line: a server refusing connections or not answering, a locked database, else the
+    message's first line."""
+    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT
+
+    text = str(exc)
+    retries = f"{MLFLOW_HTTP_REQUEST_MAX_RETRIES.get()} retries"
+    refused = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if refused:
+        return f"server unreachable ({refused.group(1).strip()}) after {retries}"
+    if "ReadTimeoutError" in text or "Read timed out" in text:
+        return f"server did not answer within {MLFLOW_HTTP_REQUEST_TIMEOUT.get()} s, after {retries}"
+    if "database is locked" in text:
+        return "database is locked by another process (MLflow's own wait for it ran out)"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:300]
+
+
+def _wait_for_sqlite(uri: str) -> None:
+    """Wait (at most $REPRO_MLFLOW_WAIT_S, default :data:`WAIT_S` seconds) until no other process holds a write lock
+    on the SQLite store of ``uri``; a TrackingError when one still does. Other stores, and a file not made yet, pass."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///").split("?")[0])
+    if not path.is_file():
+        return
+    raw = os.environ.get(WAIT_ENV) or str(WAIT_S)
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise TrackingError(uri, f"{WAIT_ENV}={raw!r} is not a number of seconds") from None
+    try:
+        if not _write_lock_free(path, 0):
+            _log.warning("MLflow store %s is locked by another process: waiting up to %g s", _shown(uri), wait)
+            if not _write_lock_free(path, wait):
+                raise TrackingError(
+                    uri, f"another process held a write lock on {path} for the {wait:g} s waited ({WAIT_ENV})"
+                )
+    except sqlite3.Error as exc:
+        raise TrackingError(uri, f"{path}: {exc}") from exc
+
+
+def _write_lock_free(path: Path, wait: float) -> bool:
+    """Whether a write transaction on ``path`` could start within ``wait`` seconds (it is rolled back at once)."""
+    connection = sqlite3.connect(path, timeout=wait, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise
+    finally:
+        connection.close()
 
 
 def _experiment_id(client, arxiv_id: str, title: str) -> str:
@@ -66,8 +186,8 @@ def _log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
 
 
 def _upsert(client, experiment_id: str, key: str, content: str, name: str) -> tuple[str, bool]:
-    """Return (run_id, created). Existing runs with the same content hash are kept untouched;
-    stale ones (different content, or duplicates) are deleted."""
+    """Return (run_id, created). An existing run with the same content hash is kept untouched; stale ones (different
+    content, duplicates, or half-written: no hash yet) are deleted. A new run gets its hash from :func:`_finish`."""
     existing = client.search_runs([experiment_id], filter_string=f"tags.repro_key = '{key}'", max_results=100)
     keep = None
     for run in existing:
@@ -77,8 +197,15 @@ def _upsert(client, experiment_id: str, key: str, content: str, name: str) -> tu
             client.delete_run(run.info.run_id)
     if keep is not None:
         return keep.info.run_id, False
-    run = client.create_run(experiment_id, run_name=name, tags={"repro_key": key, "repro_content_sha": content})
+    run = client.create_run(experiment_id, run_name=name, tags={"repro_key": key})
     return run.info.run_id, True
+
+
+def _finish(client, run_id: str, content: str, status: str) -> None:
+    """The last writes of a new run: its status, then its content hash, which marks it complete (a sync that fails
+    before this leaves a run without one, replaced by the next sync)."""
+    client.set_terminated(run_id, status)
+    client.set_tag(run_id, "repro_content_sha", content)
 
 
 def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
@@ -90,8 +217,8 @@ def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
 
 
 def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
-    """Write verdicts and their training runs to MLflow. Returns a receipt (ids and counts)."""
-    client = _client(uri)
+    """Write verdicts and their training runs to MLflow. Returns a receipt (ids and counts). A store that cannot be
+    reached or written within the bounds (module docstring) raises :class:`TrackingError`."""
     receipt: dict[str, Any] = {
         "uri": uri,
         "scale": scale,
@@ -106,21 +233,27 @@ def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
         v = as_verdict(read_json(path))
         by_paper[v.paper.split("v")[0]].append((Path(path), v))
 
-    for arxiv_id, items in sorted(by_paper.items()):
-        experiment_id = _experiment_id(client, arxiv_id, items[0][1].paper_title)
-        receipt["experiments"][arxiv_id] = experiment_id
-        claim_runs: dict[str, str] = {}
-        cards: dict[str, Path] = {}
-        run_users: dict[str, list[str]] = defaultdict(list)
-        for path, v in sorted(items, key=lambda item: item[1].claim_id):
-            cards[v.claim_id] = path.with_suffix(".md")
-            claim_runs[v.claim_id] = _sync_claim_run(client, experiment_id, path, v, scale, receipt)
-            receipt["claims"][v.claim_id] = claim_runs[v.claim_id]
-            for arm in (v.arms or {}).values():
-                for seed in arm.seeds:
-                    run_users[f"{arm.run_dir}/seed{seed}"].append(v.claim_id)
-        _link_training_runs(client, experiment_id, run_users, claim_runs, cards, receipt)
+    with _store(uri) as client:
+        for arxiv_id, items in sorted(by_paper.items()):
+            _sync_paper(client, arxiv_id, items, scale, receipt)
     return receipt
+
+
+def _sync_paper(client, arxiv_id: str, items: list[tuple[Path, Verdict]], scale: str, receipt: dict) -> None:
+    """One paper's experiment: its claim runs (``items``: each verdict's JSON and record), then their training runs."""
+    experiment_id = _experiment_id(client, arxiv_id, items[0][1].paper_title)
+    receipt["experiments"][arxiv_id] = experiment_id
+    claim_runs: dict[str, str] = {}
+    cards: dict[str, Path] = {}
+    run_users: dict[str, list[str]] = defaultdict(list)
+    for path, v in sorted(items, key=lambda item: item[1].claim_id):
+        cards[v.claim_id] = path.with_suffix(".md")
+        claim_runs[v.claim_id] = _sync_claim_run(client, experiment_id, path, v, scale, receipt)
+        receipt["claims"][v.claim_id] = claim_runs[v.claim_id]
+        for arm in (v.arms or {}).values():
+            for seed in arm.seeds:
+                run_users[f"{arm.run_dir}/seed{seed}"].append(v.claim_id)
+    _link_training_runs(client, experiment_id, run_users, claim_runs, cards, receipt)
 
 
 def _sync_claim_run(client, experiment_id: str, path: Path, v: Verdict, scale: str, receipt: dict) -> str:
@@ -145,7 +278,7 @@ def _sync_claim_run(client, experiment_id: str, path: Path, v: Verdict, scale: s
     _log_batch(client, run_id, metrics=metrics, params=params, tags=_claim_tags(v, scale, card))
     for artifact in (path, card, plot):
         client.log_artifact(run_id, str(artifact))
-    client.set_terminated(run_id, "FINISHED")
+    _finish(client, run_id, content, "FINISHED")
     return run_id
 
 
@@ -295,15 +428,15 @@ def _sync_training_run(client, experiment_id: str, run_dir: Path, users: list[st
         env.write_text(json.dumps(record["environment"], indent=2))
         client.log_artifact(run_id, str(env))
     client.log_artifact(run_id, str(run_dir / "run.json"))
-    client.set_terminated(run_id, "FINISHED" if record["status"] == "completed" else "FAILED")
+    _finish(client, run_id, content, "FINISHED" if record["status"] == "completed" else "FAILED")
     return run_id
 
 
 def count_runs(uri: str) -> dict[str, int]:
     """Active runs per repro experiment (used by tests and `repro status --mlflow`)."""
-    client = _client(uri)
     out = {}
-    for experiment in client.search_experiments(filter_string="name LIKE 'repro/%'"):
-        runs = client.search_runs([experiment.experiment_id], max_results=50000)
-        out[experiment.name] = len(runs)
+    with _store(uri) as client:
+        for experiment in client.search_experiments(filter_string="name LIKE 'repro/%'"):
+            runs = client.search_runs([experiment.experiment_id], max_results=50000)
+            out[experiment.name] = len(runs)
     return out

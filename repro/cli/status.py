@@ -110,9 +110,13 @@ def cmd_summarize(args) -> int:
 
 def cmd_track(args) -> int:
     from repro.files import write_json
-    from repro.tracking import sync, tracking_uri
+    from repro.tracking import TrackingError, sync, tracking_uri
 
-    receipt = sync([Path(p) for p in args.verdicts], args.scale, tracking_uri(args.uri or None))
+    try:
+        receipt = sync([Path(p) for p in args.verdicts], args.scale, tracking_uri(args.uri or None))
+    except TrackingError as exc:  # the store is down or locked: one line naming it, the receipt not written
+        print(f"repro track: {exc}", file=sys.stderr)
+        return 1
     write_json(Path(args.out), receipt)
     print(
         f"mlflow {receipt['uri']}: {receipt['created']} runs written, {receipt['unchanged']} unchanged", file=sys.stderr
