@@ -5,7 +5,9 @@ says neither how long the rest will take nor which claim a run belongs to (runs 
 :class:`WorkflowConsole` wraps Snakemake's console formatter (it changes no job and no file):
 
 - after the job stats, it knows how many jobs of each rule are to run;
-- on each job's start it adds the claims and arms the job serves (a run) or the claim it decides;
+- on each job's start it adds the claims and arms the job serves (a run) or the claim it decides, and shortens a
+  list of more than :data:`LISTED` inputs (a decision reads every run's tables: ~120 files, 16 KB of ``snakemake -n``
+  after a one-line edit) to its first few and a count;
 - on each progress line it adds the estimated time left: the jobs not yet finished, each costed at the mean
   duration of its rule's finished jobs (the mean over all finished jobs for a rule with none yet), divided by the
   concurrency observed so far (job-seconds, finished and running, per wall second), and how many jobs are running.
@@ -21,8 +23,26 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+LISTED = 6
+"""A job line's ``input:`` or ``reason:`` list longer than this is shortened to its first 3 entries and a count."""
 STREAM_HANDLER = "DefaultStreamHandler"
 """The name Snakemake gives its console handler (snakemake.logging.LoggerManager)."""
+
+
+def shorten_lists(text: str) -> str:
+    """``text`` with each ``input: a, b, …`` line (and a ``reason:`` naming files) of more than :data:`LISTED`
+    entries cut to its first 3 and how many more there are."""
+    lines = []
+    for line in text.split("\n"):
+        head, sep, rest = line.partition(": ")
+        if sep and head.strip().lower() in ("input", "reason"):
+            label, colon, files = rest.rpartition(": ") if head.strip().lower() == "reason" else ("", "", rest)
+            items = files.split(", ")
+            if len(items) > LISTED:
+                files = ", ".join(items[:3]) + f", … and {len(items) - 3} more"
+                line = f"{head}{sep}{label}{colon}{files}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _duration(seconds: float) -> str:
@@ -65,6 +85,7 @@ class WorkflowConsole(logging.Formatter):
             self.to_start = {rule: int(n) for rule, n in record.stats.items() if rule != "total"}
             self.started = now
         elif event == "job_info":
+            text = shorten_lists(text)
             rule = str(getattr(record, "rule_name", ""))
             if self.started is None:  # no job stats seen (a dry run prints them last): nothing to estimate
                 return text

@@ -27,6 +27,12 @@ except ClaimError as exc:
     # The problems are in the claim files: name them, not this line of workflow code (as a WorkflowError would).
     sys.exit(f"{exc}\n(`repro claims check --claims {config['claims']}` lists the same; nothing was run)")
 CLAIM_FILES = {claim_id: str(p.loaded.path) for claim_id, p in PLAN.claims.items()}
+# One summary line before Snakemake's own output (a dry run lists every job after it).
+print(
+    f"repro: {len(PLAN.claims)} claims at scale {SCALE}, {len(PLAN.runs)} training runs planned "
+    "(`repro claims show <id>` names an arm's runs and logs)",
+    file=sys.stderr,
+)
 PAPERS = config["papers"]
 # The preregistration ledger beside the claims (repro/ledger.py): rules are registered when the workflow starts,
 # before any job runs; the verdicts decided are recorded as evidence when it ends.

@@ -95,3 +95,25 @@ def test_a_real_workflow_console_shows_time_left_and_claims(planted_workflow):
     console = (workdir.parent / f"{workdir.name}-console.txt").read_text()
     assert re.search(r"\d+ of \d+ steps \(\d+%\) done · time left ≈ ", console), console[-2000:]
     assert re.search(r"^    for: \S+:\S+", console, re.MULTILINE), console[-2000:]
+
+
+def test_long_input_lists_are_cut_to_a_count_on_the_console():
+    class Listing(logging.Formatter):
+        def format(self, record):
+            files = ", ".join(f"results/runs/x/ci/k/seed{i}/metrics.parquet" for i in range(120))
+            return f"rule decide_claim:\n    input: {files}\n    output: a.json\n    reason: Params have changed"
+
+    console = WorkflowConsole(Listing(), serves, Clock())
+    line = console.format(record("job_info", jobid=1, rule_name="decide_claim", wildcards={"claim": "x"}))
+    assert "    input: results/runs/x/ci/k/seed0/metrics.parquet, " in line
+    assert "seed2/metrics.parquet, … and 117 more\n" in line and "seed3/" not in line
+    assert "    output: a.json\n    reason: Params have changed" in line
+
+
+def test_short_lists_and_file_reasons_under_the_limit_are_kept():
+    from repro.console import shorten_lists
+
+    text = "    input: a, b, c\n    reason: Input files updated by another job: a, b"
+    assert shorten_lists(text) == text
+    many = "    reason: Input files updated by another job: " + ", ".join("abcdefgh")
+    assert shorten_lists(many) == "    reason: Input files updated by another job: a, b, c, … and 5 more"
