@@ -23,7 +23,5 @@ rule all:
         f"results/mlflow-{SCALE}.json",
         # Every run's record and scores are targets too: one removed (corrupt, or deleted by hand) is made again,
         # and what was decided from it follows, where Snakemake would otherwise keep the verdicts built on it.
-        [str(run.run_json) for run in PLAN.runs.values()],
-        [str(run.metrics) for run in PLAN.runs.values()],
-        [str(run.dir / "metrics.json") for run in PLAN.runs.values()],
+        [str(path) for run in PLAN.runs.values() for path in (run.run_json, run.metrics, run.dir / "metrics.json")],
     default_target: True
