@@ -143,7 +143,12 @@ def test_cut_off_pdf_download_is_retried_never_cached_as_text_and_the_next_call_
 
 
 def _start_cli(argv: list[str], patch: str = "") -> subprocess.Popen:
-    code = f"import os, signal, sys\n{patch}\nfrom repro.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    """``repro`` with ``argv`` in a child process that takes Ctrl-C as a terminal's foreground process does (a test run
+    started in the background by a shell inherits SIGINT ignored, and so would its child)."""
+    code = (
+        "import os, signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        f"{patch}\nfrom repro.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    )
     return subprocess.Popen(
         [sys.executable, "-c", code, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
