@@ -95,6 +95,25 @@ def test_a_real_workflow_console_shows_time_left_and_claims(planted_workflow):
     console = (workdir.parent / f"{workdir.name}-console.txt").read_text()
     assert re.search(r"\d+ of \d+ steps \(\d+%\) done · time left ≈ ", console), console[-2000:]
     assert re.search(r"^    for: \S+:\S+", console, re.MULTILINE), console[-2000:]
+    assert re.search(r"^repro: \d+ claims at scale ci, \d+ training runs planned", console, re.MULTILINE), console[
+        :2000
+    ]
+
+
+def test_the_log_index_names_each_runs_log_and_its_claims(planted_workflow):
+    """logs/index-ci.tsv: a person finds an arm's log by claim and arm, not by the arm's content key."""
+    import csv
+
+    workdir, _ = planted_workflow
+    with open(workdir / "logs/index-ci.tsv", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    runs = sorted((workdir / "results/runs").glob("*/ci/*/seed*/run.json"))
+    assert len(rows) == len(runs) > 0
+    for row in rows:
+        assert (workdir / row["log"]).is_file(), row
+        assert re.fullmatch(
+            r"[a-z0-9-]+:\S+( \(prerequisite\))?(, [a-z0-9-]+:\S+( \(prerequisite\))?)*", row["used_by"]
+        ), row
 
 
 def test_long_input_lists_are_cut_to_a_count_on_the_console():

@@ -23,9 +23,21 @@ ARMS = {
 def runs(tmp_path_factory):
     """The corruption-group DRO arm at seed 0 (tests/test_families.py runs the family contract: weights change,
     tables validate, determinism)."""
+    from repro.runner import Recorder
+
     spec = make_run("dro_clip", "ci", 0, ARMS["dro_corruptions"], TINY)
     path = tmp_path_factory.mktemp("dro_corruptions0") / "run.json"
-    return {("dro_corruptions", 0): (spec, path, run_arm(spec, path))}
+    bars = []
+    progress = Recorder.progress
+
+    def recorded(self, iterable=None, total=None, desc="train"):
+        bars.append(desc)
+        return progress(self, iterable, total=total, desc=desc)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Recorder, "progress", recorded)
+        record = run_arm(spec, path)
+    return {("dro_corruptions", 0): (spec, path, record), "progress bars": bars}
 
 
 def test_metrics_and_profiles_from_predictions(runs):
@@ -55,6 +67,13 @@ def test_dro_moves_q_and_logs_its_trajectory(runs):
     values = dict(zip(table["metric"], table["value"], strict=True))
     assert values["dro_weight_mean_ratio"] > 1.0
     assert dro_clip.Params().dro_step_size * dro_clip.Params().steps >= 10  # η_q·T: q can concentrate at ci
+
+
+def test_evaluation_shows_progress_in_the_runs_log(runs):
+    """Training and evaluation each have a bar in the run's log (evaluation over the perturbations: the longest part
+    of a dro_clip run after training)."""
+    training = f"{ARMS['dro_corruptions']['objective']}/{ARMS['dro_corruptions']['augment']}"
+    assert runs["progress bars"] == [training, "evaluate: image perturbations", "evaluate: text perturbations"]
 
 
 def test_incoherent_arms_are_rejected():

@@ -22,15 +22,27 @@ TINY = {
     "prompts_per_step": 8,
 }
 METHODS = ("none", "grpo", "prompt_gdro", "rollout_gdro")
+PROGRESS_BARS: list[str] = []
+"""What each progress bar the runs of the ``runs`` fixture showed in their logs is of, in order."""
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """run.json records by (method, seed); every RL arm of a seed shares one warm-start run."""
+    from repro.runner import Recorder
+
     root = tmp_path_factory.mktemp("gdro")
     out = {}
+    bars = []
+    progress = Recorder.progress
+
+    def recorded(self, iterable=None, total=None, desc="train"):
+        bars.append(desc)
+        return progress(self, iterable, total=total, desc=desc)
+
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)  # run records name their prerequisites by paths relative to the workflow's folder
+        mp.setattr(Recorder, "progress", recorded)
         for seed in (0, 1):
             for method in METHODS:
                 spec = make_run("gdro_rlvr", "ci", seed, {**TINY, "method": method})
@@ -39,7 +51,14 @@ def runs(tmp_path_factory):
                         record = run_arm(needed, needed.run_json)
                         assert record["status"] == "completed", record["error"]
                 out[(method, seed)] = (spec, root / spec.run_json)
+    PROGRESS_BARS.extend(bars)
     return root, out
+
+
+def test_evaluation_shows_progress_in_the_runs_log(runs):
+    """Every run has a bar for its training and one over its evaluation's sampling chunks, in the run's log."""
+    assert PROGRESS_BARS.count("evaluate: sampling") == 2 * len(METHODS)
+    assert len([bar for bar in PROGRESS_BARS if bar.startswith("warm start")]) == 2
 
 
 def test_warm_start_is_one_shared_run(runs):
