@@ -61,6 +61,21 @@ def snakemake(
     return proc
 
 
+def record_progress_bars(patch: pytest.MonkeyPatch) -> list[str]:
+    """What each progress bar a run shows in its log is of (its ``desc``), in order, for runs made under ``patch``."""
+    from repro.runner import Recorder
+
+    bars: list[str] = []
+    progress = Recorder.progress
+
+    def recorded(self, iterable=None, total=None, desc="train"):
+        bars.append(desc)
+        return progress(self, iterable, total=total, desc=desc)
+
+    patch.setattr(Recorder, "progress", recorded)
+    return bars
+
+
 def verdict_table(workdir: Path, scale: str = "ci") -> pd.DataFrame:
     return pd.read_csv(workdir / f"results/verdicts-{scale}.tsv", sep="\t").set_index("claim_id")
 

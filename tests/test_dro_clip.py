@@ -12,6 +12,8 @@ from repro.metrics.scoring import compute_run_metrics
 from repro.plan import make_run
 from repro.runner import run_arm
 
+from .conftest import record_progress_bars
+
 TINY = {"train_pairs": 96, "eval_per_group": 2, "steps": 4, "batch_size": 16, "warmup_steps": 1, "curve_every": 2}
 ARMS = {
     "erm": {},
@@ -23,19 +25,10 @@ ARMS = {
 def runs(tmp_path_factory):
     """The corruption-group DRO arm at seed 0 (tests/test_families.py runs the family contract: weights change,
     tables validate, determinism)."""
-    from repro.runner import Recorder
-
     spec = make_run("dro_clip", "ci", 0, ARMS["dro_corruptions"], TINY)
     path = tmp_path_factory.mktemp("dro_corruptions0") / "run.json"
-    bars = []
-    progress = Recorder.progress
-
-    def recorded(self, iterable=None, total=None, desc="train"):
-        bars.append(desc)
-        return progress(self, iterable, total=total, desc=desc)
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Recorder, "progress", recorded)
+        bars = record_progress_bars(patch)
         record = run_arm(spec, path)
     return {("dro_corruptions", 0): (spec, path, record), "progress bars": bars}
 

@@ -12,6 +12,8 @@ from repro.metrics.scoring import compute_run_metrics
 from repro.plan import make_run
 from repro.runner import run_arm
 
+from .conftest import record_progress_bars
+
 TINY = {
     "model": "qwen3-1.7b",
     "pool_size": 64,
@@ -29,20 +31,11 @@ PROGRESS_BARS: list[str] = []
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """run.json records by (method, seed); every RL arm of a seed shares one warm-start run."""
-    from repro.runner import Recorder
-
     root = tmp_path_factory.mktemp("gdro")
     out = {}
-    bars = []
-    progress = Recorder.progress
-
-    def recorded(self, iterable=None, total=None, desc="train"):
-        bars.append(desc)
-        return progress(self, iterable, total=total, desc=desc)
-
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)  # run records name their prerequisites by paths relative to the workflow's folder
-        mp.setattr(Recorder, "progress", recorded)
+        bars = record_progress_bars(mp)
         for seed in (0, 1):
             for method in METHODS:
                 spec = make_run("gdro_rlvr", "ci", seed, {**TINY, "method": method})
