@@ -139,6 +139,11 @@ def _reproduction_issues(claim: ReproductionClaim, found: FileIssues) -> None:
     _mechanism_issues(claim, registry.mechanism_diagnostics(claim.experiment), found)
     if claim.metric not in metrics:
         found.add(("metric",), f"{claim.metric!r} is not a metric of {claim.experiment} (has: {', '.join(metrics)})")
+    if claim.control_metric is not None and claim.control_metric not in metrics:
+        found.add(
+            ("control_metric",),
+            f"{claim.control_metric!r} is not a metric of {claim.experiment} (has: {', '.join(metrics)})",
+        )
     param_issues = []
     for scale in SCALES:
         spec = getattr(claim.scales, scale)

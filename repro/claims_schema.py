@@ -249,6 +249,11 @@ class ReproductionClaim(ClaimBase):
     treatment: ArmName
     baseline: ArmName | None = None
     negative_controls: list[ArmName] = Field(min_length=1)
+    control_metric: Text | None = None
+    """The metric the negative controls are checked on, when it is not ``metric``: for a claim on a difference
+    between two evaluations of one run (a gain in one setting minus the gain in another), whose value is about 0
+    for an untrained model as for a trained one, the controls are checked on the level metric the gap is read
+    from. Default: ``metric``."""
     mechanism: MechanismCheck | None = None
     """Required when the family declares mechanism diagnostics: what shows the treatment's mechanism engaged."""
     scales: ReproductionScales

@@ -19,6 +19,7 @@ def control_gaps(
     resolution: float,
     higher_is_better: bool,
     alpha: float,
+    metric: str | None = None,
 ) -> list[ControlGap]:
     """The negative-control gates, one entry per control (anchors.md §3.4; docs/design.md §5, gates 3 and 4).
 
@@ -27,11 +28,14 @@ def control_gaps(
     the metric's ``resolution`` (the smallest difference its evaluation can honestly resolve) to *clear* it. The
     resolution belongs to the metric, not to the claim, so an absurd claimed effect does not make a sensitive
     evaluation look insensitive. Entry: the treatment's gap (``passed``: the treatment clears the control) and
-    ``cleared_by``: every arm that clears it.
+    ``cleared_by``: every arm that clears it. ``metric``: the claim's ``control_metric`` when the values are not the
+    claim's own metric's (recorded in each entry).
     """
     gaps = []
     for control in controls:
         entry: dict[str, Any] = {"control": control, "resolution": resolution, "cleared_by": [], "others": {}}
+        if metric is not None:
+            entry["metric"] = metric
         for arm in [treatment, *sorted(set(values) - {treatment, *controls})]:
             gap = stats.control_gap(
                 values[arm], values[control], "difference", resolution, higher_is_better, alpha, control
@@ -73,13 +77,14 @@ def sensitivity_gates(out: Verdict, gaps: list[ControlGap]) -> Verdict | None:
 
 
 def _control_reason(gate: str, g: ControlGap) -> str:
+    on = f" on {g.metric}" if g.metric else ""
     if gate == "sensitivity":
         return (
-            f"insensitive evaluation: no arm is clearly better than the negative control {g.control!r} "
+            f"insensitive evaluation: no arm is clearly better than the negative control {g.control!r}{on} "
             f"(treatment's gap {g.mean:.4g}, lower bound {g.lo:.4g} ≤ the metric's resolution {g.resolution:g})"
         )
     return (
-        f"treatment did not clear the negative control {g.control!r}: inert or broken at this scale "
+        f"treatment did not clear the negative control {g.control!r}{on}: inert or broken at this scale "
         f"(gap {g.mean:.4g}, lower bound {g.lo:.4g} ≤ resolution {g.resolution:g}; "
         f"{', '.join(g.cleared_by)} clear(s) it, so the evaluation can tell)"
     )

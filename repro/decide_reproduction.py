@@ -118,6 +118,8 @@ def decide_reproduction(plan: ClaimPlan, root: Path) -> Verdict:
 
     evidence = load_run_evidence(plan, root)
     errors = run_errors(evidence, claim.metric)
+    if not errors and claim.control_metric is not None:
+        errors = run_errors(evidence, claim.control_metric)
     if not errors and claim.mechanism is not None:
         errors = run_errors(evidence, claim.mechanism.diagnostic)
     out.add_gate("error", not errors, errors[:20])
@@ -138,13 +140,20 @@ def decide_reproduction(plan: ClaimPlan, root: Path) -> Verdict:
     if failed:
         return out.finish("invalid", f"integrity check {failed[0].name} failed: {failed[0].detail}", "integrity")
 
+    control_metric, control_values = metric, {arm: np.asarray(a.values) for arm, a in out.arms.items()}
+    if claim.control_metric is not None:
+        control_metric = registry.get_metrics(claim.experiment).METRICS[claim.control_metric]
+        control_values = {
+            arm: np.asarray(a["values"]) for arm, a in arm_table(evidence, claim, claim.control_metric).items()
+        }
     out.negative_controls = control_gaps(
-        {arm: np.asarray(a.values) for arm, a in out.arms.items()},
+        control_values,
         claim.treatment,
         claim.negative_controls,
-        metric.resolution,
-        metric.higher_is_better,
+        control_metric.resolution,
+        control_metric.higher_is_better,
         exp.alpha,
+        claim.control_metric,
     )
     finished = sensitivity_gates(out, out.negative_controls)
     finished = finished or mechanism_gate(out, mechanism_check(evidence, claim), claim.treatment)

@@ -153,6 +153,7 @@ def pilot_claim(loaded, scale: str, seeds: list[int], out: Path, threads: int = 
     values: dict[str, list[float]] = {arm: [] for arm in claim.arms}
     walls: dict[str, list[float]] = {arm: [] for arm in claim.arms}
     diagnostics: dict[str, list[float]] = {arm: [] for arm in claim.arms}
+    control_values: dict[str, list[float]] = {arm: [] for arm in claim.arms}
     out = Path(out).resolve()
     with working_directory(out):
         for arm, runs in planned.arms.items():
@@ -162,6 +163,8 @@ def pilot_claim(loaded, scale: str, seeds: list[int], out: Path, threads: int = 
                 if claim.metric not in scored:
                     raise PilotError(f"{run.dir}: metric {claim.metric!r} missing from the run's scores")
                 values[arm].append(scored[claim.metric])
+                if claim.control_metric is not None:
+                    control_values[arm].append(scored[claim.control_metric])
                 walls[arm].append(float(record["wall_s"]))
                 if claim.mechanism is not None:
                     diagnostics[arm].append(scored.get(claim.mechanism.diagnostic, math.nan))
@@ -180,13 +183,16 @@ def pilot_claim(loaded, scale: str, seeds: list[int], out: Path, threads: int = 
             "threshold": m.threshold,
             "means": {arm: float(np.mean(v)) for arm, v in diagnostics.items()},
         }
+    checked, on = (values, metric) if claim.control_metric is None else (control_values, None)
+    if on is None:
+        on = registry.get_metrics(claim.experiment).METRICS[claim.control_metric]
     for control in claim.negative_controls:
         gap = stats.control_gap(
-            values[claim.treatment],
-            values[control],
-            exp.effect if exp.effect != "value" else "difference",
-            metric.resolution,
-            metric.higher_is_better,
+            checked[claim.treatment],
+            checked[control],
+            exp.effect if exp.effect != "value" and claim.control_metric is None else "difference",
+            on.resolution,
+            on.higher_is_better,
         )
         result.control_gaps[control] = {"mean": gap.summary.mean, "lo": gap.summary.lo, "passes": gap.passed}
     write_json(out / f"pilot-{claim.id}-{scale}.json", result.as_dict())

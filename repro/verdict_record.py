@@ -125,6 +125,8 @@ class ControlGap(Summary):
     """The treatment's gap over one negative control (gates 3 and 4) and every arm that clears the control."""
 
     control: str
+    metric: str | None = None
+    """The claim's ``control_metric``, when the gap is not on the claim's own metric (absent otherwise)."""
     resolution: float
     cleared_by: list[str]
     others: dict[str, dict[str, Any]]

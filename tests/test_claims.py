@@ -104,6 +104,12 @@ CASES = [
         "metric",
     ),
     (
+        "unknown-control-metric",
+        {"0000.00002/good-claim.yaml": _valid_with("metric: accuracy", "metric: accuracy\ncontrol_metric: f1")},
+        "good-claim.yaml",
+        "control_metric: 'f1' is not a metric of planted",
+    ),
+    (
         "missing-quote",
         {"0000.00002/good-claim.yaml": _valid_with('quote: "Training beats not training."\n', "")},
         "good-claim.yaml",

@@ -104,3 +104,16 @@ def test_claims_check_warns_when_the_seeds_cannot_detect_the_margin(tmp_path, ca
     err = capsys.readouterr().err
     assert "planted-real-effect.yaml: scales.ci: 4 seeds cannot detect δ = 0.02" in err
     assert f"about {stats.seeds_needed(0.05, 0.02)} seeds would" in err
+
+
+def test_controls_checked_on_another_metric_say_so():
+    """A claim on a gap between two settings (``control_metric``): the controls are checked on the level metric
+    the gap is read from, the record names it and a failing gate's reason says on which metric it failed."""
+    from repro.decide_gates import _control_reason
+
+    g = control_gaps(VALUES, "learner", ["control"], 1.0, True, 0.05, metric="generalized_accuracy")[0]
+    assert g.passed and g.metric == "generalized_accuracy"
+    assert g.to_dict()["metric"] == "generalized_accuracy"
+    assert "metric" not in _gaps(VALUES, "learner").to_dict()  # the claim's own metric: nothing recorded
+    inert = control_gaps(VALUES, "inert", ["control"], 1.0, True, 0.05, metric="generalized_accuracy")[0]
+    assert "'control' on generalized_accuracy" in _control_reason("inert_treatment", inert)
