@@ -30,6 +30,8 @@ FAMILIES: dict[str, str] = {
     "care_warm_start": "repro.families.care_warm_start",
     "care_rlvr": "repro.families.care_rlvr",
     "care_vlm": "repro.families.care_vlm",
+    "xling_mlm": "repro.families.xling_mlm",
+    "robust_xling": "repro.families.robust_xling",
 }
 
 PROPERTIES: dict[str, str] = {

@@ -64,10 +64,14 @@ def test_only_reproduction_claims_can_be_open_questions(tmp_path):
 
 def test_shipped_open_questions_quote_their_seed():
     open_questions = [c for c in load_claims(ROOT / "claims") if getattr(c.claim, "open_question", None)]
-    assert open_questions, "seed 000's research question ships as open-question claims"
+    assert open_questions, "seeds 000's and 001's research questions ship as open-question claims"
+    experiments = {"seeds/000_388b2f79a0c98998.txt": "dro_clip", "seeds/001_44f69d4c39dc4772.txt": "robust_xling"}
     for loaded in open_questions:
         assert loaded.claim.seed.relevance == "direct"
-        assert loaded.claim.experiment == "dro_clip"
+        assert loaded.claim.experiment == experiments[loaded.claim.seed.document]
+        seed_text = " ".join((ROOT / loaded.claim.seed.document).read_text(encoding="utf-8").split())
+        assert " ".join(loaded.claim.quote.split()) in seed_text
+    assert {c.claim.seed.document for c in open_questions} == set(experiments)
 
 
 def test_card_says_no_paper_makes_the_claim():
