@@ -13,8 +13,8 @@ A rule that differs from its registered rule while evidence under the registered
 evidence*: the card, ``repro status``, the summary table and MLflow say so and show both rules, and
 ``repro status --fail-on rule_changed`` fails, until someone re-registers it explicitly (which leaves the trace
 above). What counts as the rule: everything that decides the verdict (metric, arms and their parameters,
-treatment, baseline, controls, mechanism check, seeds, expectation, …), not the prose (statement, hypothesis,
-notes).
+treatment, baseline, controls and the metric they are checked on, mechanism check, seeds, expectation, …), not
+the prose (statement, hypothesis, notes).
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ def rule_of(claim, scale: str) -> dict[str, Any]:
         spec = data["scales"][scale]
         spec = {k: spec[k] for k in ("seeds", "params", "expectation", "requires", "not_run")}
         keys = ("experiment", "metric", "arms", "treatment", "baseline", "negative_controls", "mechanism")
-        return {**common, **{k: data[k] for k in keys}, "scale": spec}
+        rule = {**common, **{k: data[k] for k in keys}, "scale": spec}
+        if data.get("control_metric") is not None:  # only when set: rules registered before the field keep theirs
+            rule["control_metric"] = data["control_metric"]
+        return rule
     if data["kind"] == "property":
         spec = data["scales"][scale]
         spec = {k: spec[k] for k in ("instances", "tolerance", "params", "seeds", "requires", "not_run")}

@@ -40,6 +40,17 @@ def test_fingerprint_covers_the_rule_not_the_prose(claims):
     assert ledger.rule_diff(before, after) == [("scale.expectation.margin", 0.02, 0.03)]
 
 
+def test_the_control_metric_is_part_of_the_rule(claims):
+    """It decides the negative-control gate; a claim without one keeps the fingerprint it had before the field
+    existed (no key), so the ledger's existing registrations stay valid."""
+    before = ledger.rule_of(_claim(claims, "planted-real-effect"), "ci")
+    assert "control_metric" not in before
+    controls = "negative_controls: [shuffled]"
+    _edit(claims, "planted-real-effect", controls, controls + "\ncontrol_metric: log_loss")
+    after = ledger.rule_of(_claim(claims, "planted-real-effect"), "ci")
+    assert ledger.rule_diff(before, after) == [("control_metric", None, "log_loss")]
+
+
 def test_change_after_evidence_is_flagged_until_reregistered(claims):
     path = ledger.ledger_path(claims)
     claim = _claim(claims, "planted-real-effect")

@@ -220,6 +220,7 @@ def test_metrics_on_a_hand_made_table():
             "item": [0, 1, 0],
             "translation_cosine": [0.9, 0.7, 0.2],
             "random_cosine": [0.1, 0.3, 0.2],
+            "translation_rank": [1, 3, 1],
         }
     )
     tables = {"pairs": pairs, "attacked": attacked, "alignment": alignment}
@@ -231,6 +232,9 @@ def test_metrics_on_a_hand_made_table():
     assert xm.adversarial_accuracy(tables, curve) == pytest.approx((50.0 + 0.0) / 2)
     assert xm.adversarial_source_accuracy(tables, curve) == 100.0
     assert xm.alignment_gap(tables, curve) == pytest.approx((0.6 + 0.0) / 2)
+    assert xm.translation_cosine(tables, curve) == pytest.approx((0.8 + 0.2) / 2)
+    assert xm.random_cosine(tables, curve) == pytest.approx((0.2 + 0.2) / 2)
+    assert xm.translation_retrieval(tables, curve) == pytest.approx((50.0 + 100.0) / 2)
     assert xm.standard_accuracy("t2")(tables, curve) == 25.0
     assert math.isnan(xm.standard_accuracy("t4")(tables, curve))
     assert xm.contrastive_loss_ratio(tables, curve) == 1.0  # no contrastive term: not engaged

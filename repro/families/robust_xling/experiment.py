@@ -23,7 +23,8 @@ plain fine-tuned model (one forward pass, no vote); so do all arms here. Evaluat
 in the **standard** setting (both sentences in one language, every language) and the **generalized** setting
 (every ordered pair of two different languages), per-pair outcomes of a greedy worst-case synonym-substitution
 attack (``attack_budget`` substitutions, every language), and per-sentence cosines between a sentence and its
-translation and between unrelated sentences (the alignment diagnostic). The metrics module computes everything.
+translation and between unrelated sentences, and the rank of its translation among all the target sentences
+(the alignment diagnostics). The metrics module computes everything.
 """
 
 from __future__ import annotations
@@ -316,7 +317,9 @@ def _evaluate(params: Params, model, world, seed: int, rec) -> dict[str, pd.Data
         for b in range(len(names)):
             if b != a:
                 add("generalized", a, b, params.generalized_pairs)
-    alignment: dict[str, list] = {k: [] for k in ("language", "item", "translation_cosine", "random_cosine")}
+    alignment: dict[str, list] = {
+        k: [] for k in ("language", "item", "translation_cosine", "random_cosine", "translation_rank")
+    }
     n = params.alignment_sentences
     for lang in range(1, len(names)):
         seq = np.argsort(rng.random((n, world.concepts)), axis=1)[:, : world.length]
@@ -326,4 +329,7 @@ def _evaluate(params: Params, model, world, seed: int, rec) -> dict[str, pd.Data
         alignment["item"] += list(range(n))
         alignment["translation_cosine"] += F.cosine_similarity(source, target, dim=-1).tolist()
         alignment["random_cosine"] += F.cosine_similarity(source, target.roll(1, dims=0), dim=-1).tolist()
+        similarity = F.normalize(source, dim=-1) @ F.normalize(target, dim=-1).T
+        # rank of the translation among all n target sentences (1 = nearest; ties count against it)
+        alignment["translation_rank"] += (similarity >= similarity.diagonal()[:, None]).sum(dim=1).tolist()
     return {"pairs": pd.DataFrame(table), "attacked": pd.DataFrame(attacked), "alignment": pd.DataFrame(alignment)}

@@ -79,6 +79,28 @@ def alignment_gap(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float
     return float(gap.groupby(frame["language"]).mean().mean())
 
 
+def translation_cosine(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Mean cosine between an English sentence's pooled representation and its translation's (targets averaged).
+    Read beside ``alignment_gap``: a gap can grow because unrelated sentences move apart (a contrastive term spreads
+    representations) while translations do not move closer."""
+    frame = tables["alignment"]
+    return float(frame.groupby("language")["translation_cosine"].mean().mean())
+
+
+def random_cosine(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Mean cosine between an English sentence's pooled representation and an unrelated sentence's translation."""
+    frame = tables["alignment"]
+    return float(frame.groupby("language")["random_cosine"].mean().mean())
+
+
+def translation_retrieval(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
+    """Alignment as retrieval (percent): the share of English sentences whose translation is the nearest of the
+    target language's sentences (R@1 among 200 at ci), averaged over target languages. Unlike ``alignment_gap`` it
+    does not grow when all representations merely spread apart."""
+    frame = tables["alignment"]
+    return float(((frame["translation_rank"] == 1) * 100.0).groupby(frame["language"]).mean().mean())
+
+
 def standard_accuracy(language: str) -> Callable[[dict[str, pd.DataFrame], pd.DataFrame], float]:
     """Standard-setting accuracy (percent) on one language; NaN (a metrics error) when the run has none."""
 
@@ -142,6 +164,9 @@ METRICS: dict[str, Metric] = {
         adversarial_source_accuracy, True, "accuracy under worst-case synonym substitution, English, percent", 0.5
     ),
     "alignment_gap": Metric(alignment_gap, True, "translation − random cosine of sentence representations", 0.01),
+    "translation_cosine": Metric(translation_cosine, True, "cosine with the translation", 0.01),
+    "random_cosine": Metric(random_cosine, False, "cosine with an unrelated sentence's translation", 0.01),
+    "translation_retrieval": Metric(translation_retrieval, True, "translation retrieval R@1, percent", 100 / 800),
     **{
         f"standard_accuracy_{lang}": Metric(standard_accuracy(lang), True, f"accuracy, {lang}, percent", 0.25)
         for lang in TARGETS

@@ -45,12 +45,15 @@ class AttackedPredictions(Strict):
 
 class AlignmentCosines(Strict):
     """Per target language and sentence: cosine of the pooled representation of an English sentence with its
-    translation, and with the translation of another sentence."""
+    translation, with the translation of another sentence, and the translation's rank among all of them."""
 
     language: Series[str]
     item: Series[int] = pa.Field(ge=0)
     translation_cosine: Series[float] = pa.Field(ge=-1.0001, le=1.0001)
     random_cosine: Series[float] = pa.Field(ge=-1.0001, le=1.0001)
+    translation_rank: Series[int] = pa.Field(ge=1)
+    """Rank of the translation among the language's evaluated sentences by cosine with the English sentence (1 =
+    nearest; ties count against it)."""
 
 
 class RobustXlingCurve(Curve):
