@@ -13,8 +13,8 @@ SIGINT/SIGTERM/SIGHUP to the fork and exits with its status; a fork whose job pr
 
 Only third-party libraries are preloaded: the project's modules are imported in the fork, from the files as they are
 when the job starts. Without a server (cluster executors, ``--use-conda``, ``--no-hooks``,
-``job_server: false``), when the socket does not answer, or when the server runs in another environment or another copy
-of the package, the job process does the work itself, as it always can.
+``job_server: false``), when the server ended or does not listen within :data:`STARTUP_WAIT` seconds, or when it
+runs in another environment or another copy of the package, the job process does the work itself, as it always can.
 """
 
 from __future__ import annotations
@@ -31,11 +31,18 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 
 ENV = "REPRO_JOB_SERVER"
 """Environment variable holding the server's socket path (set by the workflow for its jobs)."""
+SERVER_PID = "REPRO_JOB_SERVER_PID"
+"""Environment variable holding the server's pid: while that process runs and its socket does not exist yet (it is
+still importing :data:`PRELOAD`), a job waits for it, up to :data:`STARTUP_WAIT` seconds."""
+STARTUP_WAIT = 120.0
+"""Seconds a job waits for a server that is starting. Waiting costs nothing: a job that ran itself instead would spend
+the same seconds importing the same libraries, on the same cores, beside the server."""
 SERVED = frozenset({"run-arm", "compute-metrics", "check-property", "decide", "summarize"})
 """Verbs handed to the server: the rule verbs dominated by import time (``track`` keeps its own process: it is
 one job, and mlflow stays out of the server)."""
@@ -118,7 +125,7 @@ def run_on_server(argv: list[str]) -> int | None:
         return None
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, conn.makefile("r", encoding="utf-8") as reply:
         try:
-            conn.connect(path)
+            _connect(conn, path)
             sys.stdout.flush()
             sys.stderr.flush()
             socket.send_fds(conn, [b"F"], [sys.stdout.fileno(), sys.stderr.fileno()])
@@ -143,6 +150,21 @@ def run_on_server(argv: list[str]) -> int | None:
         return int(last[1])
     print(f"repro job server: the job's fork (pid {pid}) ended without an exit status (killed?)", file=sys.stderr)
     return 1
+
+
+def _connect(conn: socket.socket, path: str) -> None:
+    """Connect to the server's socket, waiting while the server (:data:`SERVER_PID`) runs and does not listen yet.
+    Raises OSError when there is no server to wait for, when it ended, or after :data:`STARTUP_WAIT` seconds."""
+    pid = os.environ.get(SERVER_PID, "")
+    deadline = time.monotonic() + STARTUP_WAIT
+    while True:
+        try:
+            conn.connect(path)
+            return
+        except (FileNotFoundError, ConnectionRefusedError):
+            if not pid.isdigit() or not _alive(int(pid)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 # ------------------------------------------------------------------ server
@@ -284,7 +306,7 @@ class JobServer:
 
     def start(self) -> None:
         """Start the server and point this process's future jobs at it. Returns at once: jobs that start before
-        the server listens run in their own processes."""
+        the server listens wait for it while it runs (:func:`_connect`)."""
         self.folder = tempfile.mkdtemp(prefix="repro-jobs-")  # private (0700): only this user reaches the socket
         path = os.path.join(self.folder, "socket")
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -300,9 +322,11 @@ class JobServer:
                 start_new_session=True,  # Ctrl-C in the terminal reaches Snakemake and the jobs, not the server
             )
         os.environ[ENV] = path
+        os.environ[SERVER_PID] = str(self.process.pid)
 
     def stop(self) -> None:
         os.environ.pop(ENV, None)
+        os.environ.pop(SERVER_PID, None)
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -10,12 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from repro.jobserver import _HEADER, ENV, JobServer, _identity
+from repro.jobserver import _HEADER, ENV, SERVER_PID, JobServer, _connect, _identity
 from repro.plan import make_run
 
 from .conftest import ROOT
@@ -28,6 +29,7 @@ def server(tmp_path_factory):
     jobs = JobServer(log, str(ROOT))
     jobs.start()
     path = os.environ.pop(ENV)
+    os.environ.pop(SERVER_PID)
     deadline = time.time() + 120
     while not Path(path).exists() and time.time() < deadline and jobs.process.poll() is None:
         time.sleep(0.2)
@@ -130,3 +132,37 @@ def test_a_killed_job_kills_its_fork_and_leaves_no_run_json(server, tmp_path, si
     assert proc.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 1)
     assert not (tmp_path / "run.json").exists()
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_job_waits_for_a_server_that_is_starting_and_not_for_one_that_ended(tmp_path, monkeypatch):
+    """A job that starts while the server still imports its libraries waits for its socket (the server's fork
+    runs it); a job whose server ended does its work itself at once."""
+    path = str(tmp_path / "socket")
+    starting = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    monkeypatch.setenv(SERVER_PID, str(starting.pid))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def listen_later():
+        time.sleep(1.0)
+        listener.bind(path)
+        listener.listen(1)
+
+    later = threading.Thread(target=listen_later)
+    later.start()
+    try:
+        began = time.monotonic()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            _connect(conn, path)  # no socket yet: it waits
+            assert time.monotonic() - began >= 0.9
+        later.join()
+        listener.close()
+        os.unlink(path)
+        starting.kill()
+        starting.wait()
+        began = time.monotonic()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, pytest.raises(FileNotFoundError):
+            _connect(conn, path)  # its server is gone: no wait
+        assert time.monotonic() - began < 1.0
+    finally:
+        starting.kill()
+        listener.close()
