@@ -36,6 +36,9 @@ from .test_dro_clip import TINY as DRO_CLIP_TINY
 from .test_gdro_rlvr import TINY as GDRO_TINY
 from .test_mallows_bandit import TINY as MALLOWS_TINY
 
+XLING_MLM_TINY = {"world": {"concepts": 16, "length": 4}, "steps": 200, "batch": 32}
+"""A pre-training small enough for the contract (the ci world's four target languages, which its metrics name)."""
+
 EXAMPLE = "example"
 """The example family's registry name; ``FAMILIES[EXAMPLE]`` is set for this module's tests only."""
 
@@ -45,6 +48,12 @@ SMALLEST: dict[str, tuple[dict, dict]] = {
     "gdro_rlvr": ({"method": "rollout_gdro"}, GDRO_TINY),
     "care_warm_start": ({}, CARE_TINY["warm_start"]),
     "care_rlvr": (CARE_ARMS["care"], CARE_TINY),
+    "xling_mlm": ({}, XLING_MLM_TINY),
+    "robust_xling": (
+        {"method": "adversarial"},
+        {"pretrain": XLING_MLM_TINY, "steps": 100, "train_pairs": 500, "test_pairs": 60, "generalized_pairs": 10}
+        | {"attack_pairs": 10, "alignment_sentences": 20},
+    ),
 }
 """(arm, overrides) of each family's contract run at ci scale: a treatment arm (it must train) at the smallest settings
 its own tests use. A family not listed runs its ci scale's defaults."""
