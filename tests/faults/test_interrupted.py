@@ -25,6 +25,8 @@ SLOW = (
     .replace("seeds: 3", "seeds: 2")
 )
 """A planted claim whose treatment and baseline runs take several seconds each: long enough to be killed mid-run."""
+TARGET = "results/verdicts-ci.tsv"
+"""What every workflow here makes: the verdicts (the report and the MLflow sync only read them)."""
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +47,14 @@ def _fingerprint(workdir: Path) -> dict[str, str]:
 def reference(tmp_path_factory, claims) -> dict[str, str]:
     workdir = tmp_path_factory.mktemp("uninterrupted") / "work"
     workdir.mkdir()
-    snakemake(workdir, claims=claims)
+    snakemake(workdir, TARGET, claims=claims)
     found = _fingerprint(workdir)
     assert len(found) == 7  # the verdict table and 6 runs' predictions
     return found
 
 
 def _start(workdir: Path, claims: Path, *args: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "1"]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "1", TARGET]
     cmd += [*args, "--config", f"claims={claims}"]
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db"}
     log = open(workdir.parent / "snakemake.out", "a")  # noqa: SIM115 (a pipe would keep a killed Snakemake a zombie)
@@ -121,7 +123,7 @@ def test_a_killed_run_job_leaves_no_record_and_the_rerun_is_identical(tmp_path, 
     _wait_gone(_orphans(workdir))
     time.sleep(2.0)
     assert not run_json.exists(), "a killed run left a run.json: it would look finished"
-    snakemake(workdir, claims=claims)
+    snakemake(workdir, TARGET, claims=claims)
     assert _fingerprint(workdir) == reference
 
 
@@ -131,7 +133,7 @@ def test_a_second_workflow_is_refused_and_a_killed_one_resumes_after_unlock(tmp_
     first = _start(workdir, claims)
     _wait_for_run_job(workdir, first)
 
-    second = snakemake(workdir, claims=claims, check=False)
+    second = snakemake(workdir, TARGET, claims=claims, check=False)
     assert second.returncode != 0
     assert "LockException" in second.stderr + second.stdout or "cannot be locked" in second.stderr + second.stdout
 
@@ -140,11 +142,11 @@ def test_a_second_workflow_is_refused_and_a_killed_one_resumes_after_unlock(tmp_
     first.wait(timeout=60)
     _wait_gone(_orphans(workdir))  # its orphaned jobs end on their own, within about a second
 
-    stale = snakemake(workdir, claims=claims, check=False)
+    stale = snakemake(workdir, TARGET, claims=claims, check=False)
     assert stale.returncode != 0 and "--unlock" in stale.stderr + stale.stdout
     snakemake(workdir, "--unlock", claims=claims)
     assert not run_json.exists(), "the run that was in flight when Snakemake was killed looks finished"
-    snakemake(workdir, claims=claims)
+    snakemake(workdir, TARGET, claims=claims)
     assert _fingerprint(workdir) == reference
 
 
@@ -163,5 +165,5 @@ def test_a_killed_job_server_neither_hangs_nor_changes_the_results(tmp_path, cla
         raise AssertionError("the workflow hung after its job server was killed") from None
     if proc.returncode != 0:
         _wait_gone(_orphans(workdir))
-        snakemake(workdir, claims=claims)
+        snakemake(workdir, TARGET, claims=claims)
     assert _fingerprint(workdir) == reference
