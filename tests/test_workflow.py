@@ -161,6 +161,11 @@ def test_deterministic_metrics_across_clean_runs(planted_workflow, tmp_path):
             pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
+VERDICTS = "results/verdicts-ci.tsv"
+"""The target of a workflow whose verdicts a test reads: the report and the MLflow sync follow when the shared
+workflow is restored (with rule ``all``) at the test's end."""
+
+
 def _mtimes(folder):
     return {p.name: p.stat().st_mtime_ns for p in folder.glob("*.json")}
 
@@ -185,7 +190,7 @@ def test_editing_an_expectation_redecides_it_and_flags_the_change(planted_workfl
         assert "stale: planted-real-effect (claim file changed since the verdict" in capsys.readouterr().out
         plan = snakemake(workdir, "-n", claims=claims).stdout
         assert "decide_verdict" in plan and "run_arm" not in plan and "compute_metrics" not in plan
-        snakemake(workdir, claims=claims)
+        snakemake(workdir, VERDICTS, claims=claims)
         after_d, after_v = _mtimes(decisions), _mtimes(verdicts)
         assert {n for n in before_d if before_d[n] != after_d[n]} == {"planted-real-effect.json"}
         family = set(json.loads((verdicts / "planted-real-effect.json").read_text())["multiplicity"]["family"])
@@ -202,7 +207,7 @@ def test_editing_an_expectation_redecides_it_and_flags_the_change(planted_workfl
         assert main(["preregister", "--claims", str(claims), "--claim", "planted-real-effect"]) == 2  # no reason
         reason = "test: δ = 0.5 is the effect size of interest"
         assert main(["preregister", "--claims", str(claims), "--claim", "planted-real-effect", "--reason", reason]) == 0
-        snakemake(workdir, claims=claims)
+        snakemake(workdir, VERDICTS, claims=claims)
         verdict = json.loads((verdicts / "planted-real-effect.json").read_text())
         assert verdict["rule"]["state"] == "reregistered" and verdict["rule"]["reason"] == reason
         assert main(["status", "--fail-on", "rule_changed"]) == 0
@@ -225,7 +230,7 @@ def test_a_second_numeric_environment_marks_flipped_verdicts_fragile(planted_wor
     flipped.write_text(json.dumps({**json.loads(flipped.read_text()), "verdict": "inconclusive"}))
     monkeypatch.chdir(workdir)
     try:
-        snakemake(workdir, claims=claims, config={"numerics_reference": str(reference)})
+        snakemake(workdir, VERDICTS, claims=claims, config={"numerics_reference": str(reference)})
         table = verdict_table(workdir)
         assert table.loc["planted-absurd-margin", "verdict"] == "inconclusive"
         assert table["fragile"].sum() == 1 and table.loc["planted-absurd-margin", "fragile"]
