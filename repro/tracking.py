@@ -163,13 +163,21 @@ def _write_lock_free(path: Path, wait: float) -> bool:
         connection.close()
 
 
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+"""MLflow 3's UI opens an experiment without this tag in its GenAI view (traces, evaluations); with it, in the
+runs table of model training."""
+
+
 def _experiment_id(client, arxiv_id: str, title: str) -> str:
     name = f"repro/{arxiv_id}"
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        return client.create_experiment(name, tags={"repro_arxiv_id": arxiv_id, "repro_title": title[:500]})
+        tags = {"repro_arxiv_id": arxiv_id, "repro_title": title[:500], EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1]}
+        return client.create_experiment(name, tags=tags)
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
+    if experiment.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:  # a store written before the tag
+        client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
     return experiment.experiment_id
 
 
@@ -196,6 +204,8 @@ def _upsert(client, experiment_id: str, key: str, content: str, name: str) -> tu
         else:
             client.delete_run(run.info.run_id)
     if keep is not None:
+        if keep.info.run_name != name:  # named by an earlier version: the content is the same
+            client.update_run(keep.info.run_id, name=name)
         return keep.info.run_id, False
     run = client.create_run(experiment_id, run_name=name, tags={"repro_key": key})
     return run.info.run_id, True
@@ -246,14 +256,16 @@ def _sync_paper(client, arxiv_id: str, items: list[tuple[Path, Verdict]], scale:
     claim_runs: dict[str, str] = {}
     cards: dict[str, Path] = {}
     run_users: dict[str, list[str]] = defaultdict(list)
+    run_arms: dict[str, set[str]] = defaultdict(set)
     for path, v in sorted(items, key=lambda item: item[1].claim_id):
         cards[v.claim_id] = path.with_suffix(".md")
         claim_runs[v.claim_id] = _sync_claim_run(client, experiment_id, path, v, scale, receipt)
         receipt["claims"][v.claim_id] = claim_runs[v.claim_id]
-        for arm in (v.arms or {}).values():
+        for label, arm in (v.arms or {}).items():
             for seed in arm.seeds:
                 run_users[f"{arm.run_dir}/seed{seed}"].append(v.claim_id)
-    _link_training_runs(client, experiment_id, run_users, claim_runs, cards, receipt)
+                run_arms[f"{arm.run_dir}/seed{seed}"].add(label)
+    _link_training_runs(client, experiment_id, run_users, run_arms, claim_runs, cards, receipt)
 
 
 def _sync_claim_run(client, experiment_id: str, path: Path, v: Verdict, scale: str, receipt: dict) -> str:
@@ -263,7 +275,7 @@ def _sync_claim_run(client, experiment_id: str, path: Path, v: Verdict, scale: s
 
     card, plot = path.with_suffix(".md"), path.with_suffix(".png")
     content = sha256_json({"json": sha256_file(path), "card": sha256_file(card), "png": sha256_file(plot)})
-    run_id, created = _upsert(client, experiment_id, f"{v.claim_id}@{scale}", content, f"{v.claim_id} [{scale}]")
+    run_id, created = _upsert(client, experiment_id, f"{v.claim_id}@{scale}", content, claim_run_name(v, scale))
     if not created:
         receipt["unchanged"] += 1
         return run_id
@@ -280,6 +292,17 @@ def _sync_claim_run(client, experiment_id: str, path: Path, v: Verdict, scale: s
         client.log_artifact(run_id, str(artifact))
     _finish(client, run_id, content, "FINISHED")
     return run_id
+
+
+def claim_run_name(v: Verdict, scale: str) -> str:
+    """The claim run's name: the runs list shows the verdict without configuring a column."""
+    flags = "".join(f", {flag}" for flag, on in (("rule changed", v.rule_changed), ("fragile", v.fragile)) if on)
+    return f"{v.claim_id} [{scale}]: {v.verdict}{flags}"
+
+
+def training_run_name(record: dict, arms: list[str]) -> str:
+    """A training run's name: family, the claims' names for its arm, seed, and the content key beside them."""
+    return f"{record['experiment']} {'/'.join(arms)} seed{record['seed']} [{record['scale']} {record['arm_key']}]"
 
 
 def _claim_metrics(v: Verdict) -> dict[str, Any]:
@@ -334,17 +357,19 @@ def _link_training_runs(
     client,
     experiment_id: str,
     run_users: dict[str, list[str]],
+    run_arms: dict[str, set[str]],
     claim_runs: dict[str, str],
     cards: dict[str, Path],
     receipt: dict,
 ) -> None:
-    """Each training run (``run_users``: run folder → the claims that use it), nested under the first claim run
-    that uses it and listed in the description and ``repro_training_runs`` tag of every claim run that does."""
+    """Each training run (``run_users``: run folder → the claims that use it; ``run_arms``: → their names for its
+    arm), nested under the first claim run that uses it and listed in the description and ``repro_training_runs``
+    tag of every claim run that does."""
     links: dict[str, list[str]] = defaultdict(list)
     for run_dir, users in sorted(run_users.items()):
-        run_id = _sync_training_run(
-            client, experiment_id, Path(run_dir), sorted(set(users)), claim_runs[sorted(users)[0]], receipt
-        )
+        parent = claim_runs[sorted(users)[0]]
+        names = sorted(run_arms[run_dir])
+        run_id = _sync_training_run(client, experiment_id, Path(run_dir), sorted(set(users)), names, parent, receipt)
         for user in set(users):
             links[user].append(run_id)
     for claim_id, run_ids in links.items():
@@ -384,14 +409,16 @@ def run_note(card: str, card_name: str, links: list[str]) -> str:
     return card[: card.rfind("\n", 0, budget) + 1].rstrip("\n") + pointer + listing
 
 
-def _sync_training_run(client, experiment_id: str, run_dir: Path, users: list[str], parent: str, receipt: dict) -> str:
+def _sync_training_run(
+    client, experiment_id: str, run_dir: Path, users: list[str], arms: list[str], parent: str, receipt: dict
+) -> str:
     from mlflow.entities import Metric
 
     record = read_json(run_dir / "run.json")
     key = f"{record['experiment']}/{record['scale']}/{record['arm_key']}/seed{record['seed']}"
     metrics_file = run_dir / "metrics.parquet"
     content = sha256_json({"run": sha256_file(run_dir / "run.json"), "metrics": sha256_file(metrics_file)})
-    run_id, created = _upsert(client, experiment_id, key, content, key)
+    run_id, created = _upsert(client, experiment_id, key, content, training_run_name(record, arms))
     client.set_tag(run_id, "mlflow.parentRunId", parent)
     client.set_tag(run_id, "repro_claims", ",".join(users)[:5000])
     receipt["training"][key] = run_id

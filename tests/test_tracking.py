@@ -3,6 +3,7 @@ duplicates; works with the default SQLite store and with a tracking server."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -26,9 +27,11 @@ def _check_layout(uri: str, workdir: Path) -> None:
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("repro/0000.00001")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens its runs table
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.repro_claim_id = 'planted-real-effect'")
     assert len(runs) == 1
     run = runs[0]
+    assert run.info.run_name == "planted-real-effect [ci]: verified"  # the verdict shows in the runs list
     assert run.data.tags["repro_verdict"] == "verified" and run.data.tags["repro_scale"] == "ci"
     assert run.data.tags["repro_kind"] == "reproduction" and run.data.tags["repro_gate"] == "decision"
     assert run.data.tags["repro_rule_changed_after_evidence"] == "false" and run.data.tags["repro_fragile"] == "false"
@@ -41,8 +44,22 @@ def _check_layout(uri: str, workdir: Path) -> None:
     assert len(linked) == 30  # 3 arms × 10 seeds
     training = client.get_run(linked[0])
     assert training.data.tags["repro_kind"] == "training"
+    arm_key, seed = training.data.tags["repro_arm_key"], training.data.tags["repro_seed"]
+    # named by family, the claims' names for the arm and seed, the content key beside them
+    assert re.fullmatch(rf"planted \S+ seed{seed} \[ci {arm_key}\]", training.info.run_name), training.info.run_name
     assert "planted-real-effect" in training.data.tags["repro_claims"]
     assert len(client.get_metric_history(linked[0], "curve.loss")) > 10
+
+
+def _as_an_older_version_left_it(uri: str) -> None:
+    """The store as repro wrote it before runs were named by verdict and arm: no experiment kind, runs named by key."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("repro/0000.00001")
+    client.delete_experiment_tag(experiment.experiment_id, "mlflow.experimentKind")
+    for run in client.search_runs([experiment.experiment_id], max_results=5000):
+        client.update_run(run.info.run_id, name=run.data.tags["repro_key"])
 
 
 def test_sqlite_store_is_idempotent(planted_workflow, monkeypatch):
@@ -51,6 +68,7 @@ def test_sqlite_store_is_idempotent(planted_workflow, monkeypatch):
     uri = f"sqlite:///{workdir}/mlflow.db"  # written by the workflow's track_mlflow rule
     counts = count_runs(uri)
     assert counts["repro/0000.00001"] > 15
+    _as_an_older_version_left_it(uri)
     receipt = sync(_verdicts(workdir), "ci", uri)
     assert receipt["created"] == 0
     assert count_runs(uri) == counts
