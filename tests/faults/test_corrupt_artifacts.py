@@ -31,15 +31,21 @@ def _targets(workdir: Path) -> list[str]:
     return [TARGET, *runs]
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Path, Path]:
-    """A finished workflow over one planted claim (2 seeds × 3 arms), and its claims folder."""
+def finish(tmp_path_factory, *targets: str) -> tuple[Path, Path]:
+    """A workflow over one planted claim (2 seeds × 3 arms) that made ``targets`` (none: rule ``all``), and its
+    claims folder."""
     root = tmp_path_factory.mktemp("corrupt")
     claims = _write(root, {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": FAST})
     workdir = root / "work"
     workdir.mkdir()
-    snakemake(workdir, TARGET, claims=claims)
+    snakemake(workdir, *targets, claims=claims)
     return workdir, claims
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, Path]:
+    """The workflow's verdicts over the planted claim, and its claims folder."""
+    return finish(tmp_path_factory, TARGET)
 
 
 def _copy(finished, tmp_path) -> Path:

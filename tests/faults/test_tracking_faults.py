@@ -25,9 +25,13 @@ from .test_corrupt_artifacts import _copy
 
 pytestmark = pytest.mark.workflow
 
-finished = corrupt.finished
-"""A finished workflow over one planted claim (2 seeds × 3 arms) and its claims folder: this module's own copy of
-test_corrupt_artifacts's fixture."""
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, Path]:
+    """A finished workflow (rule ``all``: its MLflow store too) over one planted claim (2 seeds × 3 arms) and its
+    claims folder."""
+    return corrupt.finish(tmp_path_factory)
+
 
 EXPERIMENT = "repro/0000.00002"
 RUNS = 7
