@@ -11,7 +11,7 @@ import pytest
 
 from repro.cli import main
 from repro.report import decision_rule_text, render_card, render_html, summary_table
-from repro.tracking import NOTE_LIMIT, run_note
+from repro.tracking_view import NOTE_LIMIT, run_note
 
 
 def _finalize(claims: Path, claim_id: str, out: Path) -> tuple[dict, str]:
