@@ -34,12 +34,16 @@ import pandas as pd
 
 from repro.files import read_json, sha256_file, sha256_json
 from repro.tracking_view import (
+    REVIEW_VIEW,
     claim_metrics,
     claim_run_name,
     claim_tags,
+    review_path,
     run_note,
     training_run_name,
 )
+from repro.tracking_writers import experiment_id as _experiment_id
+from repro.tracking_writers import finish, record_users, settle, upsert
 from repro.verdict_record import Verdict, as_verdict
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -167,24 +171,6 @@ def _write_lock_free(path: Path, wait: float) -> bool:
         connection.close()
 
 
-EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
-"""MLflow 3's UI opens an experiment without this tag in its GenAI view (traces, evaluations); with it, in the
-runs table of model training."""
-
-
-def _experiment_id(client, arxiv_id: str, title: str) -> str:
-    name = f"repro/{arxiv_id}"
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        tags = {"repro_arxiv_id": arxiv_id, "repro_title": title[:500], EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1]}
-        return client.create_experiment(name, tags=tags)
-    if experiment.lifecycle_stage == "deleted":
-        client.restore_experiment(experiment.experiment_id)
-    if experiment.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:  # a store written before the tag
-        client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
-    return experiment.experiment_id
-
-
 def _log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
@@ -195,31 +181,6 @@ def _log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
         client.log_batch(
             run_id, metrics=metrics[i : i + MAX_BATCH], params=params if i == 0 else [], tags=tags if i == 0 else []
         )
-
-
-def _upsert(client, experiment_id: str, key: str, content: str, name: str) -> tuple[str, bool]:
-    """Return (run_id, created). An existing run with the same content hash is kept untouched; stale ones (different
-    content, duplicates, or half-written: no hash yet) are deleted. A new run gets its hash from :func:`_finish`."""
-    existing = client.search_runs([experiment_id], filter_string=f"tags.repro_key = '{key}'", max_results=100)
-    keep = None
-    for run in existing:
-        if keep is None and run.data.tags.get("repro_content_sha") == content:
-            keep = run
-        else:
-            client.delete_run(run.info.run_id)
-    if keep is not None:
-        if keep.info.run_name != name:  # named by an earlier version: the content is the same
-            client.update_run(keep.info.run_id, name=name)
-        return keep.info.run_id, False
-    run = client.create_run(experiment_id, run_name=name, tags={"repro_key": key})
-    return run.info.run_id, True
-
-
-def _finish(client, run_id: str, content: str, status: str) -> None:
-    """The last writes of a new run: its status, then its content hash, which marks it complete (a sync that fails
-    before this leaves a run without one, replaced by the next sync)."""
-    client.set_terminated(run_id, status)
-    client.set_tag(run_id, "repro_content_sha", content)
 
 
 def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
@@ -237,6 +198,7 @@ def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
         "uri": uri,
         "scale": scale,
         "experiments": {},
+        "review": {},
         "claims": {},
         "training": {},
         "created": 0,
@@ -257,6 +219,7 @@ def _sync_paper(client, arxiv_id: str, items: list[tuple[Path, Verdict]], scale:
     """One paper's experiment: its claim runs (``items``: each verdict's JSON and record), then their training runs."""
     experiment_id = _experiment_id(client, arxiv_id, items[0][1].paper_title)
     receipt["experiments"][arxiv_id] = experiment_id
+    receipt["review"][arxiv_id] = review_path(experiment_id)
     claim_runs: dict[str, str] = {}
     cards: dict[str, Path] = {}
     run_users: dict[str, list[str]] = defaultdict(list)
@@ -279,8 +242,8 @@ def _sync_claim_run(client, experiment_id: str, path: Path, v: Verdict, scale: s
 
     card, plot = path.with_suffix(".md"), path.with_suffix(".png")
     content = sha256_json({"json": sha256_file(path), "card": sha256_file(card), "png": sha256_file(plot)})
-    run_id, created = _upsert(client, experiment_id, f"{v.claim_id}@{scale}", content, claim_run_name(v, scale))
-    if not created:
+    run_id, kept = upsert(client, experiment_id, f"{v.claim_id}@{scale}", content, claim_run_name(v, scale))
+    if kept is not None:
         receipt["unchanged"] += 1
         return run_id
     receipt["created"] += 1
@@ -294,8 +257,8 @@ def _sync_claim_run(client, experiment_id: str, path: Path, v: Verdict, scale: s
     _log_batch(client, run_id, metrics=metrics, params=params, tags=claim_tags(v, scale, card))
     for artifact in (path, card, plot):
         client.log_artifact(run_id, str(artifact))
-    _finish(client, run_id, content, "FINISHED")
-    return run_id
+    finish(client, run_id, content, "FINISHED")
+    return settle(client, experiment_id, f"{v.claim_id}@{scale}", content, run_id)
 
 
 def _link_training_runs(
@@ -320,7 +283,7 @@ def _link_training_runs(
     for claim_id, run_ids in links.items():
         run = client.get_run(claim_runs[claim_id])
         card = cards[claim_id]
-        listing = [f"- [{rid}](#/experiments/{experiment_id}/runs/{rid})\n" for rid in run_ids]
+        listing = [f"- [{rid}](#/experiments/{experiment_id}/runs/{rid}?{REVIEW_VIEW})\n" for rid in run_ids]
         note = run_note(card.read_text(encoding="utf-8"), card.name, listing)
         if run.data.tags.get("mlflow.note.content") != note:
             client.set_tag(claim_runs[claim_id], "mlflow.note.content", note)
@@ -336,11 +299,10 @@ def _sync_training_run(
     key = f"{record['experiment']}/{record['scale']}/{record['arm_key']}/seed{record['seed']}"
     metrics_file = run_dir / "metrics.parquet"
     content = sha256_json({"run": sha256_file(run_dir / "run.json"), "metrics": sha256_file(metrics_file)})
-    run_id, created = _upsert(client, experiment_id, key, content, training_run_name(record, arms))
-    client.set_tag(run_id, "mlflow.parentRunId", parent)
-    client.set_tag(run_id, "repro_claims", ",".join(users)[:5000])
-    receipt["training"][key] = run_id
-    if not created:
+    run_id, kept = upsert(client, experiment_id, key, content, training_run_name(record, arms))
+    if kept is not None:
+        record_users(client, run_id, kept.data.tags, parent, users)
+        receipt["training"][key] = run_id
         receipt["unchanged"] += 1
         return run_id
     receipt["created"] += 1
@@ -373,8 +335,13 @@ def _sync_training_run(
         env.write_text(json.dumps(record["environment"], indent=2))
         client.log_artifact(run_id, str(env))
     client.log_artifact(run_id, str(run_dir / "run.json"))
-    _finish(client, run_id, content, "FINISHED" if record["status"] == "completed" else "FAILED")
-    return run_id
+    finish(client, run_id, content, "FINISHED" if record["status"] == "completed" else "FAILED")
+    used = settle(client, experiment_id, key, content, run_id)  # another sync's run of the same content may win
+    if used != run_id:
+        receipt["created"], receipt["unchanged"] = receipt["created"] - 1, receipt["unchanged"] + 1
+    record_users(client, used, client.get_run(used).data.tags, parent, users)
+    receipt["training"][key] = used
+    return used
 
 
 def count_runs(uri: str) -> dict[str, int]:

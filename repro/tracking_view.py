@@ -13,10 +13,21 @@ NOTE_LIMIT = 8000
 LINKS_MARKER = "\n## Linked training runs\n"
 
 
+REVIEW_VIEW = "workflowType=machine_learning"
+"""MLflow 3.17's UI chooses its GenAI or model-training view from this URL parameter (else the browser's last choice,
+GenAI at first), not from the experiment's ``mlflow.experimentKind`` tag: review links carry it."""
+
+
+def review_path(experiment_id: str) -> str:
+    """The path (after the server's address) of a paper's runs table in MLflow's model-training view."""
+    return f"#/experiments/{experiment_id}/runs?{REVIEW_VIEW}"
+
+
 def claim_run_name(v: Verdict, scale: str) -> str:
-    """The claim run's name: the runs list shows the verdict without configuring a column."""
+    """The claim run's name, verdict first: the runs list shows it without configuring a column, even where the UI cuts
+    the name to its column's width."""
     flags = "".join(f", {flag}" for flag, on in (("rule changed", v.rule_changed), ("fragile", v.fragile)) if on)
-    return f"{v.claim_id} [{scale}]: {v.verdict}{flags}"
+    return f"{v.verdict}{flags}: {v.claim_id} [{scale}]"
 
 
 def training_run_name(record: dict, arms: list[str]) -> str:

@@ -31,7 +31,7 @@ def _check_layout(uri: str, workdir: Path) -> None:
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.repro_claim_id = 'planted-real-effect'")
     assert len(runs) == 1
     run = runs[0]
-    assert run.info.run_name == "planted-real-effect [ci]: verified"  # the verdict shows in the runs list
+    assert run.info.run_name == "verified: planted-real-effect [ci]"  # the verdict shows in the runs list
     assert run.data.tags["repro_verdict"] == "verified" and run.data.tags["repro_scale"] == "ci"
     assert run.data.tags["repro_kind"] == "reproduction" and run.data.tags["repro_gate"] == "decision"
     assert run.data.tags["repro_rule_changed_after_evidence"] == "false" and run.data.tags["repro_fragile"] == "false"

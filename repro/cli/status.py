@@ -121,6 +121,13 @@ def cmd_track(args) -> int:
     print(
         f"mlflow {receipt['uri']}: {receipt['created']} runs written, {receipt['unchanged']} unchanged", file=sys.stderr
     )
+    uri = receipt["uri"]
+    served = uri.startswith(("http://", "https://"))
+    base = uri.rstrip("/") if served else "http://127.0.0.1:5000"
+    if not served:
+        print(f"review: mlflow ui --backend-store-uri {uri}, then open", file=sys.stderr)
+    for arxiv_id, path in sorted(receipt["review"].items()):
+        print(f"  {arxiv_id}: {base}/{path}", file=sys.stderr)
     return 0
 
 
