@@ -364,16 +364,19 @@ def render_html(
     cards: dict[str, str],
     plots: dict[str, Path],
     scale: str,
+    sections: bool = True,
 ) -> str:
-    """The report: a count per verdict, the summary table, then each claim's plot and card
-    (``templates/report.html.j2``, autoescaped: claim text is never markup)."""
+    """The report: a count per verdict, the summary table, then (``sections``) each claim's plot and card
+    (``templates/report.html.j2``, autoescaped: claim text is never markup). Without sections it is the table alone:
+    small enough for Snakemake's report, which shows an HTML result inline as a data URL (Chromium shows none over
+    2 MB, and the whole ci report, its plots embedded, is about 4 MB)."""
     counts = table["verdict"].value_counts()
     rows = []
     for r in table.itertuples(index=False):
         interval = f" [{fmt(r.ci_low)}, {fmt(r.ci_high)}]" if not math.isnan(r.ci_low) else ""
         rows.append({**r._asdict(), "effect": f"{fmt(r.effect)}{interval}"})
-    claim_ids = sorted(as_verdict(v).claim_id for v in verdicts)
-    sections = [
+    claim_ids = sorted(as_verdict(v).claim_id for v in verdicts) if sections else []
+    shown = [
         {
             "claim_id": claim_id,
             "png": base64.b64encode(Path(plots[claim_id]).read_bytes()).decode(),
@@ -388,5 +391,5 @@ def render_html(
         counts=[(k, counts[k]) for k in VERDICTS if counts.get(k, 0)],
         colors=COLORS,
         rows=rows,
-        sections=sections,
+        sections=shown,
     )

@@ -105,6 +105,8 @@ def cmd_summarize(args) -> int:
     cards = {v.claim_id: p.with_suffix(".md").read_text(encoding="utf-8") for v, p in zip(verdicts, paths, strict=True)}
     plots = {v.claim_id: p.with_suffix(".png") for v, p in zip(verdicts, paths, strict=True)}
     write_text(Path(args.out_html), render_html(table, verdicts, cards, plots, args.scale))
+    if args.out_table_html:
+        write_text(Path(args.out_table_html), render_html(table, verdicts, cards, plots, args.scale, sections=False))
     return 0
 
 
@@ -158,6 +160,7 @@ def add_summarize(sub) -> None:
     scale_option(p, required=True)
     p.add_argument("--out-tsv", required=True, help="verdict table to write (verdicts-<scale>.tsv)")
     p.add_argument("--out-html", required=True, help="HTML report to write")
+    p.add_argument("--out-table-html", help="the report's table alone, as HTML (for Snakemake's report)")
     p.add_argument("verdicts", nargs="+", help="verdict JSONs (cards and plots are read beside them)")
     p.set_defaults(func=cmd_summarize)
 

@@ -185,9 +185,9 @@ def test_snakemakes_report_shows_the_verdict_table_and_plots(workdir, store, bro
     browser.get(report.as_uri())
     _until(browser, "the report's categories", lambda d: "Summary" in _text(d))
     browser.find_element(By.XPATH, "//*[normalize-space(text())='Summary']").click()
-    # The TSV is offered as a download; repro's HTML report beside it shows the verdict table, in a frame.
-    _until(browser, "repro's report's row", lambda d: eye(d, "report")).click()
-    frame = _until(browser, "repro's report, framed", lambda d: d.find_element(By.TAG_NAME, "iframe"))
+    # The TSV is offered as a download; the table as HTML beside it is shown, in a frame.
+    _until(browser, "the verdict table's row", lambda d: eye(d, "verdict table")).click()
+    frame = _until(browser, "the verdict table, framed", lambda d: d.find_element(By.TAG_NAME, "iframe"))
     browser.switch_to.frame(frame)
     try:
         _until(browser, "the verdict table", lambda d: claim_id in _text(d) and "falsified" in _text(d))
