@@ -16,6 +16,18 @@ include: "rules/report.smk"
 include: "rules/tracking.smk"
 
 
+# On a cluster (profiles/slurm) only training runs are submitted as jobs. Scoring, deciding, summarizing and the MLflow
+# sync take seconds each: they run where Snakemake runs, which also reaches the tracking server.
+localrules:
+    all,
+    compute_metrics,
+    check_property,
+    decide_claim,
+    decide_verdict,
+    summarize_verdicts,
+    track_mlflow,
+
+
 rule all:
     input:
         f"results/verdicts-{SCALE}.tsv",

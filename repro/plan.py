@@ -10,6 +10,7 @@ its ``SCALES[scale]`` overrides, then the claim's arm parameters, then the claim
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ from repro.claims import (
 )
 from repro.runspec import RUNS_DIR, RunSpec, arm_key
 
+GPUS_FROM_SCHEDULER = "REPRO_GPUS"
+"""Set to ``scheduler`` where jobs get GPUs from a cluster's scheduler (the workflow sets it when its executor is not
+local, e.g. profiles/slurm): a claim that needs a GPU is then planned, and its runs request one, though the machine
+that plans has none. Unset: such a claim is ``not_run`` unless this machine sees a GPU."""
 VERDICTS_DIR = Path("results/verdicts")
 PROPERTIES_DIR = Path("results/properties")
 
@@ -142,6 +147,8 @@ class ClaimPlan:
 
 
 def _gpu_available() -> bool:
+    if os.environ.get(GPUS_FROM_SCHEDULER) == "scheduler":
+        return True
     import torch
 
     return torch.cuda.is_available()
@@ -179,6 +186,8 @@ class Plan:
     scale: str
     claims: dict[str, ClaimPlan]
     runs: dict[Path, RunSpec]
+    gpu_runs: frozenset[Path] = frozenset()
+    """Folders of the runs (prerequisites included) of claims that need a GPU at this scale: their jobs request one."""
 
     def run_for_dir(self, experiment: str, scale: str, key: str, seed: int) -> RunSpec:
         return self.runs[RUNS_DIR / experiment / scale / key / f"seed{seed}"]
@@ -191,12 +200,17 @@ def build_plan(claims_dir: Path, scale: str, repo_root: Path | None = None) -> P
     shared = _Runs()
     claims = {item.id: plan_claim(item, scale, shared) for item in loaded}
     runs: dict[Path, RunSpec] = {}
+    gpu_runs: set[Path] = set()
     seen: set[int] = set()  # runs shared by claims are one object: its closure is listed once
     for claim_plan in claims.values():
+        spec = scale_spec(claim_plan.loaded.claim, scale)
+        needs_gpu = spec is not None and "gpu" in spec.requires
         for run in claim_plan.runs:
+            if needs_gpu:
+                gpu_runs.update(needed.dir for needed in run.closure())
             if id(run) in seen:
                 continue
             seen.add(id(run))
             for needed in run.closure():
                 runs[needed.dir] = needed
-    return Plan(scale, claims, runs)
+    return Plan(scale, claims, runs, frozenset(gpu_runs))

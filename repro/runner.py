@@ -231,6 +231,8 @@ def environment(threads: int) -> dict[str, Any]:
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "cuda": torch.cuda.is_available(),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        # Where a cluster's scheduler ran it: the job it was in (absent for runs on the machine running Snakemake).
+        **({"slurm_job_id": os.environ["SLURM_JOB_ID"]} if os.environ.get("SLURM_JOB_ID") else {}),
     }
 
 

@@ -14,13 +14,22 @@ from repro.ledger import record_evidence as record_ledger_evidence
 from repro.paper_cache import cache_files
 from repro.jobserver import WORKFLOW_PID, JobServer
 from repro.codekeys import decision_key, metrics_key, property_key, run_key, verdict_key
-from repro.plan import build_plan
+from repro.plan import GPUS_FROM_SCHEDULER, build_plan
 import repro.console
 from repro.tracking import tracking_uri
 
 SCALE = config["scale"]
 if SCALE not in ("ci", "reduced", "full"):
     raise WorkflowError(f"config/config.yaml: scale: must be ci, reduced or full (got {SCALE!r})")
+# Where runs get a GPU (profiles/slurm sets `gpus: scheduler`): from a cluster's scheduler, a claim that needs one is
+# planned and its runs' jobs ask for one (resource gpu, rules/runs.smk), though the machine running Snakemake has none.
+# Set in the environment, where the rule verbs that plan a claim again (decide) find it, here and on the nodes.
+if config.get("gpus") not in ("local", "scheduler"):
+    raise WorkflowError(f"config: gpus: must be local or scheduler (got {config.get('gpus')!r})")
+if config["gpus"] == "scheduler":
+    os.environ[GPUS_FROM_SCHEDULER] = "scheduler"
+else:
+    os.environ.pop(GPUS_FROM_SCHEDULER, None)
 try:
     PLAN = build_plan(Path(config["claims"]), SCALE)
 except ClaimError as exc:
@@ -34,6 +43,11 @@ print(
     file=sys.stderr,
 )
 PAPERS = config["papers"]
+RUN_RESOURCES = config["run_resources"].get(SCALE) if isinstance(config.get("run_resources"), dict) else None
+if not isinstance(RUN_RESOURCES, dict) or sorted(RUN_RESOURCES) != ["mem_mb", "runtime", "threads"]:
+    raise WorkflowError(
+        f"config/config.yaml: run_resources: {SCALE}: must map threads, mem_mb and runtime (got {RUN_RESOURCES!r})"
+    )
 # The preregistration ledger beside the claims (repro/ledger.py): rules are registered when the workflow starts,
 # before any job runs; the verdicts decided are recorded as evidence when it ends.
 LEDGER = ledger_path(Path(config["claims"]))
@@ -54,15 +68,18 @@ if not isinstance(config["job_server"], bool):
     raise WorkflowError(
         f"config: job_server: must be true or false (--config job_server=False), got {config['job_server']!r}"
     )
+# Started in onstart, and only where jobs execute on this machine: Snakemake picks the executor after it parsed this
+# file (workflow.local_exec is True for every executor here), and a cluster job given this server's socket would train
+# in a fork on the machine running Snakemake, not on the node the scheduler gave it.
 JOB_SERVER = (
     JobServer("logs/job_server.log", workflow.basedir)
-    if config["job_server"] and workflow.local_exec and not workflow.deployment_settings.deployment_method
+    if config["job_server"] and not workflow.deployment_settings.deployment_method
     else None
 )
-# Jobs on this machine end with this Snakemake process (repro.jobserver.end_with_workflow): a killed workflow leaves
-# no run finishing behind its back.
-if workflow.local_exec:
-    os.environ[WORKFLOW_PID] = str(os.getpid())
+# Jobs end with the Snakemake process that runs them (repro.jobserver.end_with_workflow): a killed workflow leaves no
+# run finishing behind its back. On a cluster node that process is the job's own Snakemake (it parses this file too,
+# and sets its own pid here for the job's commands).
+os.environ[WORKFLOW_PID] = str(os.getpid())
 
 
 def record_evidence():
@@ -118,7 +135,7 @@ repro.console.install(job_serves)
 onstart:
     register_missing(LEDGER, [p.loaded.claim for p in PLAN.claims.values()], (SCALE,), by="workflow start")
     write_log_index()
-    if JOB_SERVER is not None:
+    if JOB_SERVER is not None and workflow.local_exec:
         JOB_SERVER.start()
 
 
@@ -148,6 +165,11 @@ def _run(wildcards):
 
 def run_spec(wildcards):
     return _run(wildcards).to_json()
+
+
+def run_gpus(wildcards):
+    """1 for a run of a claim that needs a GPU at this scale (on a cluster the job asks the scheduler for one), else 0."""
+    return int(_run(wildcards).dir in PLAN.gpu_runs)
 
 
 def run_requirements(wildcards):

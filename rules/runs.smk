@@ -15,7 +15,12 @@ rule run_arm:
     # process that waits for its fork, not the fork that trains; the run's own time is run.json's wall_s.
     benchmark:
         "results/benchmarks/run_arm/{experiment}/{scale}/{arm}/seed{seed}.tsv"
-    threads: 1
+    threads: RUN_RESOURCES["threads"]
+    # What a cluster job asks for (config/config.yaml: run_resources); a run of a claim that needs a GPU asks for one.
+    resources:
+        mem_mb=RUN_RESOURCES["mem_mb"],
+        runtime=RUN_RESOURCES["runtime"],
+        gpu=run_gpus,
     conda:
         "../envs/repro.yaml"
     shell:
