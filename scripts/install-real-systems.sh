@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The real systems the tests in tests/realsystems drive, from Debian's packages: PostgreSQL (a throw-away cluster
-# under an `mlflow server`) and Chromium with its WebDriver (the MLflow UI and Snakemake's report in a browser).
+# under an `mlflow server`), Chromium with its WebDriver (the MLflow UI and Snakemake's report in a browser), and SLURM
+# with munge (a one-node cluster that runs the workflow through profiles/slurm).
 # Needs root (or sudo) and Debian's package mirror; fails loudly when it cannot install them.
 set -euo pipefail
-packages=(postgresql chromium chromium-driver)
+packages=(postgresql chromium chromium-driver slurm-wlm munge)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 REQUIRED = os.environ.get("REPRO_REAL_SYSTEMS") == "required"
-INSTALL = "apt-get install -y postgresql chromium chromium-driver (scripts/install-real-systems.sh)"
+INSTALL = "apt-get install -y postgresql chromium chromium-driver slurm-wlm munge (scripts/install-real-systems.sh)"
 
 
 def need(what: str, present: bool) -> None:
