@@ -26,8 +26,8 @@ from repro.claims import (
 from repro.runspec import RUNS_DIR, RunSpec, arm_key
 
 GPUS_FROM_SCHEDULER = "REPRO_GPUS"
-"""Set to ``scheduler`` where jobs get GPUs from a cluster's scheduler (the workflow sets it when its executor is not
-local, e.g. profiles/slurm): a claim that needs a GPU is then planned, and its runs request one, though the machine
+"""Set to ``scheduler`` where jobs get GPUs from a cluster's scheduler (the workflow sets it from ``config: gpus``,
+which profiles/slurm sets): a claim that needs a GPU is then planned, and its runs request one, though the machine
 that plans has none. Unset: such a claim is ``not_run`` unless this machine sees a GPU."""
 VERDICTS_DIR = Path("results/verdicts")
 PROPERTIES_DIR = Path("results/properties")

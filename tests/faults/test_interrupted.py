@@ -94,6 +94,14 @@ def _wait_for_run_job(
     raise AssertionError("no run job started")
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), None)
+
+
 def _wait_gone(pids, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
@@ -155,7 +163,12 @@ def test_a_killed_job_server_neither_hangs_nor_changes_the_results(tmp_path, cla
     workdir.mkdir()
     proc = _start(workdir, claims)
     _wait_for_run_job(workdir, proc)
-    servers = [pid for pid, cmd in _processes().items() if "serve-jobs" in cmd and f"--parent {proc.pid}" in cmd]
+    # The server is the Snakemake process's child; its forks (the run in flight among them) share its command line.
+    servers = [
+        pid
+        for pid, cmd in _processes().items()
+        if "serve-jobs" in cmd and f"--parent {proc.pid}" in cmd and _parent(pid) == proc.pid
+    ]
     assert len(servers) == 1, "the workflow runs its jobs in one job server"
     os.kill(servers[0], signal.SIGKILL)
     try:
