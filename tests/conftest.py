@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -74,6 +75,14 @@ def record_progress_bars(patch: pytest.MonkeyPatch) -> list[str]:
 
     patch.setattr(Recorder, "progress", recorded)
     return bars
+
+
+def fingerprint(workdir: Path, scale: str = "ci") -> dict[str, str]:
+    """What must not differ between two workflows that made the same verdicts: the verdict table and every prediction
+    table, byte for byte (sha256 by path)."""
+    tables = sorted((workdir / "results/runs").rglob("predictions-*.parquet"))
+    files = [workdir / f"results/verdicts-{scale}.tsv", *tables]
+    return {str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 def verdict_table(workdir: Path, scale: str = "ci") -> pd.DataFrame:

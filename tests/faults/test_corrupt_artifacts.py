@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 from ..conftest import snakemake
-from ..test_claims import PAPER, VALID, _write
+from .conftest import copy_finished as _copy
 
 pytestmark = pytest.mark.workflow
 
-FAST = VALID.replace("seeds: 3", "seeds: 2")
 TARGET = "results/verdicts-ci.tsv"
 """What these tests read: the verdicts (the report and the MLflow sync only read them, and would double the time)."""
 
@@ -29,30 +28,6 @@ def _targets(workdir: Path) -> list[str]:
     names = ("run.json", "metrics.parquet", "metrics.json")
     runs = sorted(str(p.relative_to(workdir)) for name in names for p in (workdir / "results/runs").rglob(name))
     return [TARGET, *runs]
-
-
-def finish(tmp_path_factory, *targets: str) -> tuple[Path, Path]:
-    """A workflow over one planted claim (2 seeds × 3 arms) that made ``targets`` (none: rule ``all``), and its
-    claims folder."""
-    root = tmp_path_factory.mktemp("corrupt")
-    claims = _write(root, {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": FAST})
-    workdir = root / "work"
-    workdir.mkdir()
-    snakemake(workdir, *targets, claims=claims)
-    return workdir, claims
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Path, Path]:
-    """The workflow's verdicts over the planted claim, and its claims folder."""
-    return finish(tmp_path_factory, TARGET)
-
-
-def _copy(finished, tmp_path) -> Path:
-    workdir, _ = finished
-    target = tmp_path / "work"
-    shutil.copytree(workdir, target, symlinks=True)
-    return target
 
 
 def _verdict(workdir: Path) -> dict:

@@ -4,7 +4,6 @@ verdicts and predictions byte-identical to an uninterrupted run."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -14,17 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import ROOT, snakemake
+from ..conftest import ROOT, fingerprint, snakemake
 from ..test_claims import PAPER, VALID, _write
 
 pytestmark = pytest.mark.workflow
 
-SLOW = (
-    VALID.replace("trained: {steps: 50}", "trained: {steps: 40000}")
-    .replace("weak: {steps: 50, train_items: 4}", "weak: {steps: 40000, train_items: 4}")
-    .replace("seeds: 3", "seeds: 2")
-)
-"""A planted claim whose treatment and baseline runs take several seconds each: long enough to be killed mid-run."""
+SLOW_STEPS = "30000"
+SLOW = VALID.replace("trained: {steps: 50}", f"trained: {{steps: {SLOW_STEPS}}}").replace("seeds: 3", "seeds: 2")
+"""A planted claim whose two treatment runs take about 4 s each (long enough to be killed mid-run); its other four
+runs take under a second."""
 TARGET = "results/verdicts-ci.tsv"
 """What every workflow here makes: the verdicts (the report and the MLflow sync only read them)."""
 
@@ -37,18 +34,12 @@ def claims(tmp_path_factory) -> Path:
     )
 
 
-def _fingerprint(workdir: Path) -> dict[str, str]:
-    """What must not differ from an uninterrupted run: the verdict table and every prediction table, byte for byte."""
-    files = [workdir / "results/verdicts-ci.tsv", *sorted((workdir / "results/runs").rglob("predictions-*.parquet"))]
-    return {str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, claims) -> dict[str, str]:
     workdir = tmp_path_factory.mktemp("uninterrupted") / "work"
     workdir.mkdir()
     snakemake(workdir, TARGET, claims=claims)
-    found = _fingerprint(workdir)
+    found = fingerprint(workdir)
     assert len(found) == 7  # the verdict table and 6 runs' predictions
     return found
 
@@ -81,14 +72,14 @@ def _wait_for_run_job(
     while time.monotonic() < deadline:
         assert proc.poll() is None, (workdir.parent / "snakemake.out").read_text()[-3000:]
         for pid, cmdline in _processes().items():
-            if " run-arm " not in cmdline or "40000" not in cmdline:
+            if " run-arm " not in cmdline or SLOW_STEPS not in cmdline:
                 continue
             if cmdline.startswith(("/bin/bash", "/usr/bin/bash", "bash")) != (which == "shell"):
                 continue
             out = cmdline.split("--out ", 1)[1].split(" ", 1)[0].strip("'")
             run_json = workdir / out
             if run_json.parent.is_dir() and not run_json.exists():
-                time.sleep(0.5)  # well inside its ~6 s of training
+                time.sleep(0.5)  # well inside its ~4 s of training
                 return pid, run_json
         time.sleep(0.2)
     raise AssertionError("no run job started")
@@ -132,7 +123,7 @@ def test_a_killed_run_job_leaves_no_record_and_the_rerun_is_identical(tmp_path, 
     time.sleep(2.0)
     assert not run_json.exists(), "a killed run left a run.json: it would look finished"
     snakemake(workdir, TARGET, claims=claims)
-    assert _fingerprint(workdir) == reference
+    assert fingerprint(workdir) == reference
 
 
 def test_a_second_workflow_is_refused_and_a_killed_one_resumes_after_unlock(tmp_path, claims, reference):
@@ -155,7 +146,7 @@ def test_a_second_workflow_is_refused_and_a_killed_one_resumes_after_unlock(tmp_
     snakemake(workdir, "--unlock", claims=claims)
     assert not run_json.exists(), "the run that was in flight when Snakemake was killed looks finished"
     snakemake(workdir, TARGET, claims=claims)
-    assert _fingerprint(workdir) == reference
+    assert fingerprint(workdir) == reference
 
 
 def test_a_killed_job_server_neither_hangs_nor_changes_the_results(tmp_path, claims, reference):
@@ -179,4 +170,4 @@ def test_a_killed_job_server_neither_hangs_nor_changes_the_results(tmp_path, cla
     if proc.returncode != 0:
         _wait_gone(_orphans(workdir))
         snakemake(workdir, TARGET, claims=claims)
-    assert _fingerprint(workdir) == reference
+    assert fingerprint(workdir) == reference

@@ -20,17 +20,9 @@ from repro.tracking import TrackingError, count_runs, sync
 
 from ..conftest import snakemake
 from ..test_tracking import _free_port
-from . import test_corrupt_artifacts as corrupt
-from .test_corrupt_artifacts import _copy
+from .conftest import copy_finished as _copy
 
 pytestmark = pytest.mark.workflow
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Path, Path]:
-    """A finished workflow (rule ``all``: its MLflow store too) over one planted claim (2 seeds × 3 arms) and its
-    claims folder."""
-    return corrupt.finish(tmp_path_factory)
 
 
 EXPERIMENT = "repro/0000.00002"

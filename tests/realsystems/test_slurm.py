@@ -5,7 +5,6 @@ local run of the same claims."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import ROOT, snakemake
+from ..conftest import ROOT, fingerprint, snakemake
 from .slurm import jobs_completed, slurm_cluster
 
 pytestmark = [pytest.mark.realsystem, pytest.mark.workflow]
@@ -38,11 +37,6 @@ def space(tmp_path_factory) -> dict[str, Path]:
 def _fresh_ledger(space: dict[str, Path]) -> None:
     """Each workflow starts from the repository's ledger (a run registers rules and records evidence in it)."""
     shutil.copy(space["base"] / "ledger.jsonl", space["claims"] / "ledger.jsonl")
-
-
-def _fingerprint(workdir: Path) -> dict[str, str]:
-    files = [workdir / "results/verdicts-ci.tsv", *sorted((workdir / "results/runs").rglob("predictions-*.parquet"))]
-    return {str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 def test_mallowspo_claims_through_slurm_match_a_local_run(space):
@@ -86,7 +80,7 @@ def test_mallowspo_claims_through_slurm_match_a_local_run(space):
     assert not (workdir / "logs" / "job_server.log").exists()
     assert all("slurm_job_id" not in json.loads(p.read_text())["environment"] for p in local.rglob("run.json"))
 
-    assert _fingerprint(workdir) == _fingerprint(local)
+    assert fingerprint(workdir) == fingerprint(local)
     timing = {"local_s": round(local_s, 1), "slurm_s": round(slurm_s, 1), "slurm_jobs": sorted(completed, key=int)}
     out = ROOT / "results" / "slurm"
     out.mkdir(parents=True, exist_ok=True)
