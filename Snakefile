@@ -23,6 +23,7 @@ localrules:
     compute_metrics,
     check_property,
     decide_claim,
+    holm_family,
     decide_verdict,
     summarize_verdicts,
     track_mlflow,

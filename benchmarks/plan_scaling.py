@@ -2,7 +2,7 @@
 
 Copies the claims folder (paper folders, ledger.jsonl), seeds/ and papers/ into a temporary folder and adds N copies
 of a shipped MallowsPO reproduction claim with new ids. Most copies share the shipped claim's arms, and so its
-runs; every ``--distinct-every``-th one gives its treatment arm its own learning rate, so it adds runs of its own.
+runs; every ``--distinct-every``-th one gives its treatment arm its own solver tolerance, so it adds runs of its own.
 By default the copies go into the shipped paper's folder (claims/2405.14953, as in issue 17); ``--per-paper K``
 puts K per generated paper folder instead (a paper's reproduction claims are one Holm family, and every verdict
 job lists its family's decisions, so one folder of N claims gives Snakemake N² input files).
@@ -78,8 +78,8 @@ def make_workdir(work: Path, n: int, distinct_every: int, per_paper: int) -> Pat
         claim_id = f"scaling-{i:05d}"
         text = base.replace(f"id: {BASE}\n", f"id: {claim_id}\n")
         if distinct_every and i % distinct_every == 0:
-            lr = 0.1 + (i // distinct_every + 1) * 1e-5
-            text = text.replace(TREATMENT_ARM, TREATMENT_ARM[:-2] + f", lr: {lr!r}}}\n")
+            tol = 1e-10 * (1 + (i // distinct_every + 1) * 1e-3)  # the solver's tolerance: a distinct arm, same work
+            text = text.replace(TREATMENT_ARM, TREATMENT_ARM[:-2] + f", grad_tol: {tol!r}}}\n")
         folder = claims / PAPER
         if per_paper:
             arxiv = f"9{i // per_paper:03d}.{i // per_paper:05d}"

@@ -37,7 +37,7 @@ from repro.decide_gates import control_gaps, mechanism_check
 from repro.decide_paper import decide_derivation, decide_textual
 from repro.decide_property import decide_property
 from repro.decide_reproduction import PROB_IMPROVEMENT_SEED, decide_reproduction
-from repro.multiplicity import holm
+from repro.multiplicity import family_member, holm
 from repro.paper_cache import PAPERS_DIR
 from repro.plan import ClaimPlan
 from repro.verdict_record import Multiplicity, Numerics, Verdict, as_verdict
@@ -93,19 +93,21 @@ def decide(plan: ClaimPlan, root: Path, papers_dir: Path | None = None) -> dict[
 FAMILY_METHOD = "Holm step-down over both directions of every claim (Shaffer: at most one null per claim is true)"
 
 
-def apply_multiplicity(verdict: Verdict, family: list[Verdict]) -> None:
-    """Holm across a paper's reproduction claims at one scale (``family``: their decisions, this one included).
+def apply_multiplicity(verdict: Verdict, family: list[Verdict] | list[Mapping[str, Any]]) -> None:
+    """Holm across a paper's reproduction claims at one scale (``family``: their decisions, this one included, or
+    what Holm reads of them, :func:`repro.multiplicity.family_member`).
 
     Each claim contributes two one-sided p-values (verify, falsify); claims stopped by an earlier gate contribute
     p = 1 (they stay in the family: its size is fixed by the claims, not by their outcomes). A verified or
     falsified decision stands only if its adjusted p-value is at most the claim's α; otherwise it becomes
     inconclusive (gate ``multiplicity``). Raw and adjusted p-values go on the card.
     """
-    ids = [member.claim_id for member in family]
+    members = [m if isinstance(m, Mapping) else family_member(m.to_dict()) for m in family]
+    ids = [member["claim_id"] for member in members]
     pvalues = []
-    for member in family:
-        d = member.decision
-        pvalues += [d.p_verify, d.p_falsify] if d is not None else [1.0, 1.0]
+    for member in members:
+        stopped = member["p_verify"] is None
+        pvalues += [1.0, 1.0] if stopped else [member["p_verify"], member["p_falsify"]]
     adjusted = holm(pvalues, max_true=len(family))
     i = ids.index(verdict.claim_id)
     d = verdict.decision
@@ -159,7 +161,7 @@ def apply_numerics(verdict: Verdict, reference: Verdict | None, label: str) -> N
 
 def finalize_verdict(
     decision: Verdict,
-    family: list[Verdict],
+    family: list[Verdict] | list[Mapping[str, Any]],
     rule: dict | None,
     reference: Verdict | None = None,
     reference_label: str | None = None,

@@ -9,6 +9,7 @@ import sys
 
 from repro.claims import ARXIV_VERSIONED, ClaimError
 from repro.files import read_json, write_text
+from repro.multiplicity import write_family
 from repro.ledger import LedgerError, ledger_path, read_ledger, register_missing, rule_of, rule_status
 from repro.ledger import record_evidence as record_ledger_evidence
 from repro.paper_cache import cache_files
@@ -157,6 +158,7 @@ wildcard_constraints:
     arm="[0-9a-f]{12}",
     seed=r"\d+",
     claim="[a-z0-9][a-z0-9-]*",
+    paper=r"\d{4}\.\d{4,5}",
 
 
 def _run(wildcards):
@@ -177,12 +179,23 @@ def run_requirements(wildcards):
     return [str(req.run_json) for req in _run(wildcards).requires.values()]
 
 
+_CODE_KEYS = {}
+
+
+def code_key(key_function, *args):
+    """A code key (repro.codekeys), computed once per workflow: every job's params are built when the DAG is, and
+    a job per claim would otherwise hash the same modules again."""
+    if (key_function, args) not in _CODE_KEYS:
+        _CODE_KEYS[key_function, args] = key_function(*args)
+    return _CODE_KEYS[key_function, args]
+
+
 def run_code_version(wildcards):
-    return run_key(wildcards.experiment)
+    return code_key(run_key, wildcards.experiment)
 
 
 def metrics_code_version(wildcards):
-    return metrics_key(wildcards.experiment)
+    return code_key(metrics_key, wildcards.experiment)
 
 
 def claim_file(wildcards):
@@ -196,10 +209,22 @@ def paper_file(wildcards):
 def claim_evidence(wildcards):
     """Metrics of every run a claim needs, and its property table if it is a property."""
     plan = PLAN.claims[wildcards.claim]
-    files = [str(run.dir / name) for run in plan.runs for name in ("run.json", "metrics.parquet", "metrics.json")]
+    files = [path for run in plan.runs for path in _run_evidence(run)]
     if plan.needs_property_check:
         files.append(str(plan.property_table))
     return files
+
+
+_RUN_EVIDENCE = {}
+
+
+def _run_evidence(run):
+    """A run's scores, as paths, built once per run (runs are shared by many claims). Its record (run.json) is
+    their input: a changed record rescores the run, and so re-decides the claim, without the N-claims x M-runs
+    more edges that listing it here too would add to the DAG."""
+    if run not in _RUN_EVIDENCE:
+        _RUN_EVIDENCE[run] = [str(run.dir / "metrics.parquet"), str(run.dir / "metrics.json")]
+    return _RUN_EVIDENCE[run]
 
 
 def claim_text(wildcards):
@@ -217,25 +242,34 @@ def property_runs(wildcards):
 
 def property_code_version(wildcards):
     check = PLAN.claims[wildcards.claim].loaded.claim.check
-    return property_key(check)
+    return code_key(property_key, check)
 
 
 def decision_code_version(wildcards):
-    return decision_key()
+    return code_key(decision_key)
 
 
 def verdict_code_version(wildcards):
-    return verdict_key()
+    return code_key(verdict_key)
 
 
-def family_decisions(wildcards):
-    """Decisions of the claims tested together with this one: its paper's reproduction claims that run at the
-    scale (Holm's family); for other kinds, its own decision only."""
+def family_file(wildcards):
+    """The Holm family of a reproduction claim that runs at the scale: one file per paper (rule holm_family) with the
+    p-values of its reproduction claims. Other claims are decided alone (none)."""
     plan = PLAN.claims[wildcards.claim]
     if plan.loaded.claim.kind != "reproduction" or plan.not_run is not None:
-        return [f"results/decisions/{wildcards.scale}/{wildcards.claim}.json"]
-    family = HOLM_FAMILIES[_paper_id(plan.loaded.claim)]
-    return [f"results/decisions/{wildcards.scale}/{other}.json" for other in family]
+        return []
+    return [f"results/families/{wildcards.scale}/{_paper_id(plan.loaded.claim)}.json"]
+
+
+def family_args(wildcards):
+    files = family_file(wildcards)
+    return f"--family {shlex.quote(files[0])}" if files else ""
+
+
+def family_members(wildcards):
+    """Decisions of the paper's reproduction claims that run at the scale, sorted by claim id."""
+    return [f"results/decisions/{wildcards.scale}/{claim_id}.json" for claim_id in HOLM_FAMILIES[wildcards.paper]]
 
 
 def _paper_id(claim):

@@ -44,13 +44,27 @@ rule decide_claim:
         """
 
 
+# A paper's reproduction claims are one Holm family: their p-values in one file, which each of their verdicts reads.
+rule holm_family:
+    input:
+        decisions=family_members,
+    output:
+        family="results/families/{scale}/{paper}.json",
+    params:
+        code=verdict_code_version,
+    log:
+        "logs/holm_family/{scale}/{paper}.log",
+    run:
+        write_family(Path(output.family), [Path(p) for p in input.decisions], wildcards.paper, wildcards.scale, log[0])
+
+
 # Holm across the paper's reproduction claims, the rule's preregistration status and (optionally) the decision
 # under a second numeric environment turn a decision into the verdict.
 rule decide_verdict:
     input:
         claim=claim_file,
         decision="results/decisions/{scale}/{claim}.json",
-        family=family_decisions,
+        family=family_file,
         reference=numerics_reference,
     output:
         json="results/verdicts/{scale}/{claim}.json",
@@ -65,6 +79,7 @@ rule decide_verdict:
         code=verdict_code_version,
         rule=rule_flag,
         reference=numerics_reference_args,
+        family=family_args,
     log:
         "logs/decide_verdict/{scale}/{claim}.log",
     conda:
@@ -72,6 +87,6 @@ rule decide_verdict:
     shell:
         """
         python -m repro finalize --claim {input.claim:q} --scale {wildcards.scale} --decision {input.decision:q} \
-            --family {input.family:q} {params.reference} --out-json {output.json:q} --out-card {output.card:q} \
+            {params.family} {params.reference} --out-json {output.json:q} --out-card {output.card:q} \
             --out-plot {output.plot:q} > {log:q} 2>&1
         """

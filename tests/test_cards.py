@@ -19,7 +19,7 @@ def _finalize(claims: Path, claim_id: str, out: Path) -> tuple[dict, str]:
     claim = str(claims / "0000.00001" / f"{claim_id}.yaml")
     decision, stem = out / f"{claim_id}.decision.json", out / claim_id
     assert main(["decide", "--claim", claim, "--scale", "ci", "--out", str(decision)]) == 0
-    args = ["finalize", "--claim", claim, "--scale", "ci", "--decision", str(decision), "--family", str(decision)]
+    args = ["finalize", "--claim", claim, "--scale", "ci", "--decision", str(decision)]
     outputs = ["--out-json", f"{stem}.json", "--out-card", f"{stem}.md", "--out-plot", f"{stem}.png"]
     assert main(args + outputs) == 0
     return json.loads(Path(f"{stem}.json").read_text()), Path(f"{stem}.md").read_text()

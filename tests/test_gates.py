@@ -1,10 +1,13 @@
 """The verdict gates that need no run: negative controls against the metric's resolution (insensitive vs inert),
 Holm across a paper's claims, fragility under a second numeric environment — each by hand."""
 
+import json
+
 import numpy as np
 import pytest
 
 from repro import stats
+from repro.multiplicity import family_member, write_family
 from repro.verdict import Verdict, apply_multiplicity, apply_numerics, control_gaps
 
 CONTROL = np.array([40.0, 41.0, 40.5, 39.5, 40.0])
@@ -75,6 +78,11 @@ def test_holm_turns_a_borderline_verified_into_inconclusive():
     apply_multiplicity(alone, [family[0]])
     assert alone.verdict == "verified"  # the same p on its own stands
     assert family[0].gates == []  # the family's decisions are read, never changed
+    from_file = family[0].model_copy(deep=True)  # the family as its file gives it (rule holm_family)
+    apply_multiplicity(from_file, [family_member(f.to_dict()) for f in family])
+    fresh = family[0].model_copy(deep=True)
+    apply_multiplicity(fresh, family)
+    assert from_file.to_dict() == fresh.to_dict()
 
 
 def test_a_verdict_that_flips_under_other_numerics_is_fragile():
@@ -117,3 +125,23 @@ def test_controls_checked_on_another_metric_say_so():
     assert "metric" not in _gaps(VALUES, "learner").to_dict()  # the claim's own metric: nothing recorded
     inert = control_gaps(VALUES, "inert", ["control"], 1.0, True, 0.05, metric="generalized_accuracy")[0]
     assert "'control' on generalized_accuracy" in _control_reason("inert_treatment", inert)
+
+
+def test_a_family_file_holds_what_holm_reads_and_names_a_damaged_decision(tmp_path):
+    decided = {"claim_id": "a", "verdict": "verified", "decision": {"p_verify": 0.01, "p_falsify": 0.9}}
+    stopped = {"claim_id": "b", "verdict": "invalid"}
+    paths = []
+    for data in (decided, stopped):
+        paths.append(tmp_path / f"{data['claim_id']}.json")
+        paths[-1].write_text(json.dumps(data))
+    out = tmp_path / "families/ci/0000.00001.json"
+    write_family(out, paths, "0000.00001", "ci", str(tmp_path / "family.log"))
+    members = json.loads(out.read_text())["members"]
+    assert members == [
+        {"claim_id": "a", "p_verify": 0.01, "p_falsify": 0.9},
+        {"claim_id": "b", "p_verify": None, "p_falsify": None},
+    ]
+    assert "Holm family of 2" in (tmp_path / "family.log").read_text()
+    paths[0].write_text('{"claim_id": "a", "verd')
+    with pytest.raises(ValueError, match=r"a\.json: not a decision of repro decide"):
+        write_family(out, paths, "0000.00001", "ci")

@@ -99,6 +99,12 @@ def test_verdict_outputs_and_trace(planted_workflow):
     assert trace["mechanism"]["engaged"] and trace["power"]["mde"] > 0
     family = trace["multiplicity"]["family"]
     assert "planted-real-effect" in family and "planted-derivation-wrong" not in family
+    # Holm reads the paper's family file (rule holm_family): its members' p-values, as their decisions give them.
+    members = json.loads((workdir / "results/families/ci/0000.00001.json").read_text())["members"]
+    assert [m["claim_id"] for m in members] == family
+    decision = json.loads((workdir / "results/decisions/ci/planted-real-effect.json").read_text())["decision"]
+    mine = members[family.index("planted-real-effect")]
+    assert (mine["p_verify"], mine["p_falsify"]) == (decision["p_verify"], decision["p_falsify"])
     assert trace["rule"]["state"] == "registered" and len(trace["rule"]["fingerprint"]) == 16
     card = stem.with_suffix(".md").read_text()
     assert "Tested hypothesis (ci)" in card and "Negative controls" in card and "Integrity" in card

@@ -80,7 +80,7 @@ def cmd_finalize(args) -> int:
 
     loaded = load_one(Path(args.claim))
     decision = Verdict.from_dict(read_json(Path(args.decision)))
-    family = [Verdict.from_dict(read_json(Path(p))) for p in args.family]
+    family = read_json(Path(args.family))["members"] if args.family else [decision]
     reference = None
     if args.reference:
         path = Path(args.reference)
@@ -190,7 +190,11 @@ def add_finalize(sub) -> None:
     p.add_argument("--claim", required=True, help="the claim file")
     scale_option(p, required=True)
     p.add_argument("--decision", required=True, help="the claim's decision JSON (repro decide)")
-    p.add_argument("--family", nargs="+", required=True, help="decisions of the paper's claims tested with it")
+    p.add_argument(
+        "--family",
+        default="",
+        help="the paper's Holm family at the scale (results/families/<scale>/<paper>.json); default: the claim alone",
+    )
     p.add_argument("--reference", default="", help="this claim's decision under a second numeric environment")
     p.add_argument("--reference-label", default=None, help="name of the second numeric environment")
     p.add_argument("--out-json", required=True, help="verdict JSON to write")

@@ -153,7 +153,7 @@ def test_a_verdict_that_cannot_be_written_fails_naming_the_file_and_leaves_nothi
     decision = str(workdir / "results/decisions/ci/good-claim.json")
     out = tmp_path / "verdicts"
     args = ["--claim", str(claims / "0000.00002/good-claim.yaml"), "--scale", "ci", "--decision", decision]
-    args += ["--family", decision, "--out-json", str(out / "good-claim.json"), "--out-card", str(out / "good-claim.md")]
+    args += ["--out-json", str(out / "good-claim.json"), "--out-card", str(out / "good-claim.md")]
     args += ["--out-plot", str(out / "good-claim.png")]
     proc = _python("-m", "repro", "finalize", *args, limit=8_000)  # the plot is about 15 kB, the verdict 8 kB
     assert proc.returncode != 0
