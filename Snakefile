@@ -21,6 +21,7 @@ include: "rules/tracking.smk"
 localrules:
     all,
     compute_metrics,
+    arm_scores,
     check_property,
     decide_claim,
     holm_family,

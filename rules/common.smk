@@ -9,6 +9,7 @@ import sys
 
 from repro.claims import ARXIV_VERSIONED, ClaimError
 from repro.files import read_json, write_text
+from repro.manifest import write_file_manifest
 from repro.multiplicity import write_family
 from repro.ledger import LedgerError, ledger_path, read_ledger, register_missing, rule_of, rule_status
 from repro.ledger import record_evidence as record_ledger_evidence
@@ -157,6 +158,7 @@ wildcard_constraints:
     scale="ci|reduced|full",
     arm="[0-9a-f]{12}",
     seed=r"\d+",
+    n_seeds=r"[1-9]\d*",
     claim="[a-z0-9][a-z0-9-]*",
     paper=r"\d{4}\.\d{4,5}",
 
@@ -207,24 +209,35 @@ def paper_file(wildcards):
 
 
 def claim_evidence(wildcards):
-    """Metrics of every run a claim needs, and its property table if it is a property."""
+    """The scores of every arm a claim needs (one manifest per arm and seed count, made by rule arm_scores), and its
+    property table if it is a property."""
     plan = PLAN.claims[wildcards.claim]
-    files = [path for run in plan.runs for path in _run_evidence(run)]
+    files = sorted({_arm_evidence(runs) for runs in plan.arms.values()})
     if plan.needs_property_check:
         files.append(str(plan.property_table))
     return files
 
 
-_RUN_EVIDENCE = {}
+def _arm_evidence(runs):
+    """The arm's score manifest: its runs are seeds 0 … n − 1 of one experiment and arm key (the workflow's
+    decisive seeds, plan.plan_claim). A run's record (run.json) is its scores' input, so a changed record rescores
+    the run, remakes the manifest and re-decides the claim: each of those edges is in the DAG once per run and once
+    per arm, not once per claim."""
+    first = runs[0]
+    if [run.seed for run in runs] != list(range(len(runs))) or {(r.experiment, r.arm_key) for r in runs} != {
+        (first.experiment, first.arm_key)
+    }:
+        raise WorkflowError(f"an arm's runs must be seeds 0 … n − 1 of one arm: {[str(r.dir) for r in runs]}")
+    return f"results/evidence/{first.experiment}/{first.scale}/{first.arm_key}/seeds{len(runs)}.json"
 
 
-def _run_evidence(run):
-    """A run's scores, as paths, built once per run (runs are shared by many claims). Its record (run.json) is
-    their input: a changed record rescores the run, and so re-decides the claim, without the N-claims x M-runs
-    more edges that listing it here too would add to the DAG."""
-    if run not in _RUN_EVIDENCE:
-        _RUN_EVIDENCE[run] = [str(run.dir / "metrics.parquet"), str(run.dir / "metrics.json")]
-    return _RUN_EVIDENCE[run]
+def arm_score_files(wildcards):
+    """metrics.parquet and metrics.json of seeds 0 … n − 1 of the arm (each a planned run)."""
+    files = []
+    for seed in range(int(wildcards.n_seeds)):
+        run = PLAN.run_for_dir(wildcards.experiment, wildcards.scale, wildcards.arm, seed)
+        files += [str(run.dir / "metrics.parquet"), str(run.dir / "metrics.json")]
+    return files
 
 
 def claim_text(wildcards):

@@ -18,3 +18,15 @@ rule compute_metrics:
         python -m repro compute-metrics --run {input.run:q} --out {output.metrics:q} \
             --status {output.status:q} > {log:q} 2>&1
         """
+
+
+# One manifest per arm and seed count: what a claim's decision depends on (one input per arm, however many runs).
+rule arm_scores:
+    input:
+        scores=arm_score_files,
+    output:
+        manifest="results/evidence/{experiment}/{scale}/{arm}/seeds{n_seeds}.json",
+    log:
+        "logs/arm_scores/{experiment}/{scale}/{arm}/seeds{n_seeds}.log",
+    run:
+        write_file_manifest(Path(output.manifest), list(input.scores), log[0])

@@ -41,3 +41,29 @@ def test_a_failed_write_leaves_neither_file_nor_temporary(tmp_path):
     with pytest.raises(Exception, match="x"):
         write_parquet(tmp_path / "metrics.parquet", unwritable)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_manifest_records_each_file_as_it_is_without_parsing_it(tmp_path):
+    import hashlib
+    import json
+
+    from repro.manifest import write_file_manifest
+
+    good, damaged = tmp_path / "metrics.json", tmp_path / "metrics.parquet"
+    good.write_text('{"status": "ok"}')
+    damaged.write_bytes(b"PAR1\x00trunc")  # not a parquet file: recorded, never read as one
+    out, log = tmp_path / "evidence/seeds1.json", tmp_path / "log.txt"
+    write_file_manifest(out, [str(damaged), str(good)], str(log))
+    entries = json.loads(out.read_text())["scores"]
+    assert [e["file"] for e in entries] == [str(damaged), str(good)]
+    for entry, path in zip(entries, (damaged, good), strict=True):
+        assert entry["bytes"] == path.stat().st_size
+        assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert "2 score files" in log.read_text()
+    before = out.read_bytes()
+    damaged.write_bytes(b"PAR1")  # a changed score changes the manifest (and so re-decides its readers)
+    write_file_manifest(out, [str(damaged), str(good)])
+    assert out.read_bytes() != before
+    with pytest.raises(FileNotFoundError):  # a missing score fails the job, leaving no manifest half-written
+        write_file_manifest(tmp_path / "other.json", [str(tmp_path / "gone.parquet")])
+    assert not (tmp_path / "other.json").exists()
