@@ -24,6 +24,7 @@ localrules:
     arm_scores,
     check_property,
     decide_claim,
+    family_pvalues,
     holm_family,
     decide_verdict,
     summarize_verdicts,

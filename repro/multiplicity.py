@@ -58,9 +58,9 @@ def family_member(decision: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_family(out: Path, decisions: list[Path], paper: str, scale: str, log: str | None = None) -> None:
-    """One file per paper and scale with every family member's p-values, in the given order. Each verdict of the
-    family reads this file, not the N decisions: N inputs to the workflow instead of N² (repro decide's files stay
-    the evidence; the verdict card names the family's claims)."""
+    """The p-values of a paper's Holm family at one scale (rule family_pvalues): every member's, in the given
+    order, in one file that only rule holm_family reads. (A job with the N decisions as inputs whose output N
+    verdicts read costs Snakemake N² comparisons when it builds the DAG; this one has one reader.)"""
     members = []
     for path in decisions:
         try:
@@ -70,3 +70,34 @@ def write_family(out: Path, decisions: list[Path], paper: str, scale: str, log: 
     write_json(out, {"paper": paper, "scale": scale, "members": members})
     if log is not None:
         write_text(Path(log), f"{paper} [{scale}]: Holm family of {len(members)} reproduction claims -> {out}\n")
+
+
+def holm_family(members: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Holm-adjusted (verify, falsify) p-values of each family member (:func:`family_member`), in order. Each claim
+    contributes both one-sided p-values; a claim stopped by an earlier gate contributes p = 1 (it stays in the
+    family: its size is fixed by the claims, not by their outcomes). Shaffer's cap: at most one true null per
+    claim."""
+    pvalues: list[float] = []
+    for member in members:
+        stopped = member["p_verify"] is None
+        pvalues += [1.0, 1.0] if stopped else [member["p_verify"], member["p_falsify"]]
+    adjusted = holm(pvalues, max_true=len(members))
+    return [(adjusted[2 * i], adjusted[2 * i + 1]) for i in range(len(members))]
+
+
+def write_holm(out: Path, pvalues_file: Path, log: str | None = None) -> None:
+    """A paper's Holm family at one scale (rule holm_family, what each of its verdicts reads): the members of
+    ``pvalues_file`` (:func:`write_family`) with their Holm-adjusted p-values, the paper's multiplicity at a
+    glance."""
+    try:
+        family = read_json(pvalues_file)
+        adjusted = holm_family(family["members"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{pvalues_file}: not a family's p-values ({type(exc).__name__}: {exc})") from None
+    members = [
+        {**member, "p_verify_adjusted": verify, "p_falsify_adjusted": falsify}
+        for member, (verify, falsify) in zip(family["members"], adjusted, strict=True)
+    ]
+    write_json(out, {**family, "members": members})
+    if log is not None:
+        write_text(Path(log), f"{family['paper']} [{family['scale']}]: Holm over {len(members)} claims -> {out}\n")

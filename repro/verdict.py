@@ -37,7 +37,7 @@ from repro.decide_gates import control_gaps, mechanism_check
 from repro.decide_paper import decide_derivation, decide_textual
 from repro.decide_property import decide_property
 from repro.decide_reproduction import PROB_IMPROVEMENT_SEED, decide_reproduction
-from repro.multiplicity import family_member, holm
+from repro.multiplicity import family_member, holm_family
 from repro.paper_cache import PAPERS_DIR
 from repro.plan import ClaimPlan
 from repro.verdict_record import Multiplicity, Numerics, Verdict, as_verdict
@@ -104,11 +104,7 @@ def apply_multiplicity(verdict: Verdict, family: list[Verdict] | list[Mapping[st
     """
     members = [m if isinstance(m, Mapping) else family_member(m.to_dict()) for m in family]
     ids = [member["claim_id"] for member in members]
-    pvalues = []
-    for member in members:
-        stopped = member["p_verify"] is None
-        pvalues += [1.0, 1.0] if stopped else [member["p_verify"], member["p_falsify"]]
-    adjusted = holm(pvalues, max_true=len(family))
+    adjusted = [p for pair in holm_family(members) for p in pair]
     i = ids.index(verdict.claim_id)
     d = verdict.decision
     verdict.multiplicity = Multiplicity(

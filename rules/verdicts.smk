@@ -44,10 +44,23 @@ rule decide_claim:
         """
 
 
-# A paper's reproduction claims are one Holm family: their p-values in one file, which each of their verdicts reads.
-rule holm_family:
+# A paper's reproduction claims are one Holm family: their p-values gathered in one file (rule family_pvalues, read
+# only by holm_family), then adjusted in the file each of their verdicts reads. Two jobs, not one: a job whose
+# inputs are the N decisions and whose output N verdicts read costs Snakemake N² comparisons to plan.
+rule family_pvalues:
     input:
         decisions=family_members,
+    output:
+        pvalues="results/families/{scale}/{paper}-pvalues.json",
+    log:
+        "logs/family_pvalues/{scale}/{paper}.log",
+    run:
+        write_family(Path(output.pvalues), [Path(p) for p in input.decisions], wildcards.paper, wildcards.scale, log[0])
+
+
+rule holm_family:
+    input:
+        pvalues="results/families/{scale}/{paper}-pvalues.json",
     output:
         family="results/families/{scale}/{paper}.json",
     params:
@@ -55,7 +68,7 @@ rule holm_family:
     log:
         "logs/holm_family/{scale}/{paper}.log",
     run:
-        write_family(Path(output.family), [Path(p) for p in input.decisions], wildcards.paper, wildcards.scale, log[0])
+        write_holm(Path(output.family), Path(input.pvalues), log[0])
 
 
 # Holm across the paper's reproduction claims, the rule's preregistration status and (optionally) the decision

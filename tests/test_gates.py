@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from repro import stats
-from repro.multiplicity import family_member, write_family
+from repro.multiplicity import family_member, write_family, write_holm
 from repro.verdict import Verdict, apply_multiplicity, apply_numerics, control_gaps
 
 CONTROL = np.array([40.0, 41.0, 40.5, 39.5, 40.0])
@@ -134,7 +134,7 @@ def test_a_family_file_holds_what_holm_reads_and_names_a_damaged_decision(tmp_pa
     for data in (decided, stopped):
         paths.append(tmp_path / f"{data['claim_id']}.json")
         paths[-1].write_text(json.dumps(data))
-    out = tmp_path / "families/ci/0000.00001.json"
+    out = tmp_path / "families/ci/0000.00001-pvalues.json"
     write_family(out, paths, "0000.00001", "ci", str(tmp_path / "family.log"))
     members = json.loads(out.read_text())["members"]
     assert members == [
@@ -142,6 +142,20 @@ def test_a_family_file_holds_what_holm_reads_and_names_a_damaged_decision(tmp_pa
         {"claim_id": "b", "p_verify": None, "p_falsify": None},
     ]
     assert "Holm family of 2" in (tmp_path / "family.log").read_text()
+    # The file the verdicts read (rule holm_family): the same members with the p-values Holm adjusts them to, which
+    # are the ones a verdict of the family reports (stopped b counts as p = 1; 2 claims, Shaffer cap 2).
+    family = tmp_path / "families/ci/0000.00001.json"
+    write_holm(family, out)
+    adjusted = json.loads(family.read_text())["members"]
+    assert [{k: m[k] for k in ("claim_id", "p_verify", "p_falsify")} for m in adjusted] == members
+    verdict = _decision("a", "verified", 0.01, 0.9)
+    apply_multiplicity(verdict, adjusted)
+    assert adjusted[0]["p_verify_adjusted"] == verdict.multiplicity.p_verify_adjusted == pytest.approx(0.02)
+    assert adjusted[0]["p_falsify_adjusted"] == verdict.multiplicity.p_falsify_adjusted
+    assert adjusted[1]["p_verify_adjusted"] == adjusted[1]["p_falsify_adjusted"] == 1.0
     paths[0].write_text('{"claim_id": "a", "verd')
     with pytest.raises(ValueError, match=r"a\.json: not a decision of repro decide"):
         write_family(out, paths, "0000.00001", "ci")
+    out.write_text('{"members": [{"claim_id": "a"}]}')
+    with pytest.raises(ValueError, match=r"0000\.00001-pvalues\.json: not a family's p-values"):
+        write_holm(family, out)

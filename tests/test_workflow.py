@@ -105,6 +105,8 @@ def test_verdict_outputs_and_trace(planted_workflow):
     decision = json.loads((workdir / "results/decisions/ci/planted-real-effect.json").read_text())["decision"]
     mine = members[family.index("planted-real-effect")]
     assert (mine["p_verify"], mine["p_falsify"]) == (decision["p_verify"], decision["p_falsify"])
+    adjusted = (trace["multiplicity"]["p_verify_adjusted"], trace["multiplicity"]["p_falsify_adjusted"])
+    assert (mine["p_verify_adjusted"], mine["p_falsify_adjusted"]) == adjusted
     assert trace["rule"]["state"] == "registered" and len(trace["rule"]["fingerprint"]) == 16
     card = stem.with_suffix(".md").read_text()
     assert "Tested hypothesis (ci)" in card and "Negative controls" in card and "Integrity" in card
