@@ -104,8 +104,8 @@ def apply_multiplicity(verdict: Verdict, family: list[Verdict] | list[Mapping[st
     """
     members = [m if isinstance(m, Mapping) else family_member(m.to_dict()) for m in family]
     ids = [member["claim_id"] for member in members]
-    adjusted = [p for pair in holm_family(members) for p in pair]
     i = ids.index(verdict.claim_id)
+    verify_adjusted, falsify_adjusted = holm_family(members)[i]
     d = verdict.decision
     verdict.multiplicity = Multiplicity(
         method=FAMILY_METHOD,
@@ -113,14 +113,14 @@ def apply_multiplicity(verdict: Verdict, family: list[Verdict] | list[Mapping[st
         m=len(family),
         p_verify=d.p_verify if d is not None else None,
         p_falsify=d.p_falsify if d is not None else None,
-        p_verify_adjusted=adjusted[2 * i],
-        p_falsify_adjusted=adjusted[2 * i + 1],
+        p_verify_adjusted=verify_adjusted,
+        p_falsify_adjusted=falsify_adjusted,
     )
     if verdict.verdict not in ("verified", "falsified"):
         return
     alpha = verdict.expectation["alpha"]
     verified = verdict.verdict == "verified"
-    p_raw, p_adj = (d.p_verify, adjusted[2 * i]) if verified else (d.p_falsify, adjusted[2 * i + 1])
+    p_raw, p_adj = (d.p_verify, verify_adjusted) if verified else (d.p_falsify, falsify_adjusted)
     holds = p_adj <= alpha
     verdict.add_gate("multiplicity", holds, f"adjusted p {p_adj:.3g} (α = {alpha:g}, m = {len(ids)})")
     if not holds:

@@ -236,7 +236,7 @@ def arm_score_files(wildcards):
     files = []
     for seed in range(int(wildcards.n_seeds)):
         run = PLAN.run_for_dir(wildcards.experiment, wildcards.scale, wildcards.arm, seed)
-        files += [str(run.dir / "metrics.parquet"), str(run.dir / "metrics.json")]
+        files += [str(run.metrics), str(run.dir / "metrics.json")]
     return files
 
 

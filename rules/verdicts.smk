@@ -52,6 +52,8 @@ rule family_pvalues:
         decisions=family_members,
     output:
         pvalues="results/families/{scale}/{paper}-pvalues.json",
+    params:
+        code=verdict_code_version,
     log:
         "logs/family_pvalues/{scale}/{paper}.log",
     run:
