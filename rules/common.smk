@@ -1,8 +1,10 @@
 # Claim loading (validated at parse time: a bad claim fails `snakemake -n`) and input functions.
 from pathlib import Path
 
+from snakemake.common import overwrite_function_params
 from snakemake.exceptions import WorkflowError
 
+import inspect
 import os
 import shlex
 import sys
@@ -208,6 +210,37 @@ def paper_file(wildcards):
     return str(PLAN.claims[wildcards.claim].loaded.paper_path)
 
 
+def decision_inputs(wildcards):
+    """decide_claim's inputs: the claim, its paper, its evidence and the paper text it quotes."""
+    return {
+        "claim": claim_file(wildcards),
+        "paper": paper_file(wildcards),
+        "evidence": claim_evidence(wildcards),
+        "text": claim_text(wildcards),
+    }
+
+
+def verdict_inputs(wildcards):
+    """decide_verdict's inputs: the claim, its decision, its Holm family and a second environment's decision."""
+    return {
+        "claim": claim_file(wildcards),
+        "decision": f"results/decisions/{wildcards.scale}/{wildcards.claim}.json",
+        "family": family_file(wildcards),
+        "reference": numerics_reference(wildcards),
+    }
+
+
+def verdict_params(wildcards):
+    """decide_verdict's params, one mapping (the shell command reads {params.verdict[family]}): code key and ledger
+    status rerun the verdict when they change; family and reference are command-line arguments."""
+    return {
+        "code": verdict_code_version(wildcards),
+        "rule": rule_flag(wildcards),
+        "reference": numerics_reference_args(wildcards),
+        "family": family_args(wildcards),
+    }
+
+
 def claim_evidence(wildcards):
     """The scores of every arm a claim needs (one manifest per arm and seed count, made by rule arm_scores), and its
     property table if it is a property."""
@@ -323,3 +356,16 @@ def verdict_files(wildcards):
 
 def mlflow_uri(wildcards):
     return tracking_uri(config["mlflow_tracking_uri"] or None)
+
+
+# Snakemake reads an input or params function's signature (inspect.signature) on every call, to learn which of
+# wildcards, input, threads … it takes: twice per call, some 160 000 calls to plan 3000 claims (10 % of the dry run).
+# Read once here: Snakemake honours a function's recorded parameters (snakemake.common.overwrite_function_params,
+# what its own ioutils wrappers use; tests/test_envs.py checks every function below is so marked).
+PLANNING_FUNCTIONS = (
+    run_spec, run_gpus, run_requirements, run_code_version, metrics_code_version, claim_file, paper_file,
+    decision_inputs, verdict_inputs, verdict_params, arm_score_files, property_runs, property_code_version,
+    decision_code_version, verdict_code_version, family_members, verdict_files, mlflow_uri,
+)
+for _function in PLANNING_FUNCTIONS:
+    overwrite_function_params(_function, inspect.signature(_function).parameters)

@@ -22,12 +22,11 @@ rule check_property:
         """
 
 
+# The two rules with a job per claim take their inputs from one function each (unpack): Snakemake's cost to plan a
+# job grows with the functions it calls (benchmarks/plan_scaling.py).
 rule decide_claim:
     input:
-        claim=claim_file,
-        paper=paper_file,
-        evidence=claim_evidence,
-        text=claim_text,
+        unpack(decision_inputs),
     output:
         decision="results/decisions/{scale}/{claim}.json",
     params:
@@ -77,10 +76,7 @@ rule holm_family:
 # under a second numeric environment turn a decision into the verdict.
 rule decide_verdict:
     input:
-        claim=claim_file,
-        decision="results/decisions/{scale}/{claim}.json",
-        family=family_file,
-        reference=numerics_reference,
+        unpack(verdict_inputs),
     output:
         json="results/verdicts/{scale}/{claim}.json",
         card="results/verdicts/{scale}/{claim}.md",
@@ -91,10 +87,7 @@ rule decide_verdict:
             labels={"claim": "{claim}", "scale": "{scale}"},
         ),
     params:
-        code=verdict_code_version,
-        rule=rule_flag,
-        reference=numerics_reference_args,
-        family=family_args,
+        verdict=verdict_params,
     log:
         "logs/decide_verdict/{scale}/{claim}.log",
     conda:
@@ -102,6 +95,6 @@ rule decide_verdict:
     shell:
         """
         python -m repro finalize --claim {input.claim:q} --scale {wildcards.scale} --decision {input.decision:q} \
-            {params.family} {params.reference} --out-json {output.json:q} --out-card {output.card:q} \
+            {params.verdict[family]} {params.verdict[reference]} --out-json {output.json:q} --out-card {output.card:q} \
             --out-plot {output.plot:q} > {log:q} 2>&1
         """
