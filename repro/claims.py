@@ -127,9 +127,15 @@ class LoadedClaim:
 
 def _rel(path: Path, root: Path) -> str:
     try:
-        return str(path.resolve().relative_to(root.resolve()))
+        return str(path.resolve().relative_to(_resolved(root)))
     except ValueError:
         return str(path)
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved(root: Path) -> Path:
+    """``root`` resolved once per process (every claim file is named relative to it)."""
+    return root.resolve()
 
 
 def _read(path: Path, file: str) -> tuple[dict[str, Any], Any]:

@@ -245,12 +245,22 @@ def _arms_params_issues(
     return issues
 
 
+_VALID_PARAMS: set[tuple[type, str]] = set()
+"""(model, repr of resolved params) that validated: claims sharing arms (a paper's claims, most of a large claim set)
+validate each distinct arm once. Only successes are kept; a failure is validated again to name its file and line."""
+
+
 def _params_issues(model, params: dict, found: FileIssues, loc: tuple, scale: str) -> list[tuple[ClaimIssue, str]]:
     """Problems of ``params`` resolved at ``scale`` against the family's ``Params`` (``model``), each with its scale."""
+    key = (model, repr(params))  # repr keeps types apart (1, 1.0, True, "1") and nested order as parsed
+    if key in _VALID_PARAMS:
+        return []
     try:
         model.model_validate(params)
     except ValidationError as exc:
         return [(issue, scale) for issue in pydantic_issues(found.file, found.node, exc, model, prefix=loc)]
+    if len(_VALID_PARAMS) < 100_000:
+        _VALID_PARAMS.add(key)
     return []
 
 

@@ -367,6 +367,29 @@ def test_unknown_keys_suggest_the_valid_names(tmp_path, capsys):
     assert "3 problem(s)" in err
 
 
+def test_arms_validated_once_are_told_apart_from_their_look_alikes(tmp_path, monkeypatch):
+    """Claims that share an arm validate it once (claims_checks._params_issues keeps what validated), and a
+    look-alike that differs in type (steps: 50.5 beside steps: 50) is still checked and refused."""
+    from repro import claims_checks
+    from repro.families.planted import experiment as planted
+
+    monkeypatch.setattr(claims_checks, "_VALID_PARAMS", set())  # as in a fresh process
+    params = planted.Params
+    calls = []
+    validate = params.model_validate
+    monkeypatch.setattr(params, "model_validate", lambda data, **kw: calls.append(1) or validate(data, **kw))
+    shared = {"0000.00002/paper.yaml": PAPER}
+    for i in range(5):
+        shared[f"0000.00002/claim-{i}.yaml"] = VALID.replace("good-claim", f"claim-{i}")
+    load_claims(_write(tmp_path / "shared", shared))
+    assert 0 < len(calls) <= 3 * 3  # at most three arms at three scales, however many claims share them
+
+    odd = _valid_with("trained: {steps: 50}", "trained: {steps: 50.5}")
+    with pytest.raises(ClaimError) as info:
+        load_claims(_write(tmp_path / "odd", {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": odd}))
+    assert any(issue.field == "arms.trained.steps" for issue in info.value.issues), info.value.issues
+
+
 def test_snakemake_dry_run_names_the_claim_not_the_workflow(tmp_path):
     claim = _valid_with("trained: {steps: 50}", "trained: {stepz: 50}")
     claims = _write(tmp_path, {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": claim})
