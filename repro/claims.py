@@ -126,16 +126,11 @@ class LoadedClaim:
 
 
 def _rel(path: Path, root: Path) -> str:
+    """``path`` relative to ``root``, which callers pass resolved (once, not once per claim file)."""
     try:
-        return str(path.resolve().relative_to(_resolved(root)))
+        return str(path.resolve().relative_to(root))
     except ValueError:
         return str(path)
-
-
-@functools.lru_cache(maxsize=8)
-def _resolved(root: Path) -> Path:
-    """``root`` resolved once per process (every claim file is named relative to it)."""
-    return root.resolve()
 
 
 def _read(path: Path, file: str) -> tuple[dict[str, Any], Any]:
@@ -229,7 +224,7 @@ def collect_claims(claims_dir: Path, repo_root: Path | None = None, include_draf
     (``repro claims list``, ``show``, ``seeds``) show the rest while a user is still editing one file.
     """
     claims_dir = Path(claims_dir)
-    repo_root = Path(repo_root) if repo_root is not None else claims_dir.resolve().parent
+    repo_root = Path(repo_root).resolve() if repo_root is not None else claims_dir.resolve().parent
     issues: list[ClaimIssue] = []
     loaded: list[LoadedClaim] = []
     if not claims_dir.is_dir():
