@@ -43,7 +43,19 @@ still importing :data:`PRELOAD`), a job waits for it, up to :data:`STARTUP_WAIT`
 STARTUP_WAIT = 120.0
 """Seconds a job waits for a server that is starting. Waiting costs nothing: a job that ran itself instead would spend
 the same seconds importing the same libraries, on the same cores, beside the server."""
-SERVED = frozenset({"run-arm", "compute-metrics", "check-property", "decide", "summarize"})
+SERVED = frozenset(
+    {
+        "run-arm",
+        "compute-metrics",
+        "arm-scores",
+        "check-property",
+        "decide",
+        "family-pvalues",
+        "holm-family",
+        "finalize",
+        "summarize",
+    }
+)
 """Verbs handed to the server: the rule verbs dominated by import time (``track`` keeps its own process: it is
 one job, and mlflow stays out of the server)."""
 PRELOAD = (

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from repro.files import read_json, write_json, write_text
+from repro.files import read_json, write_json
 
 
 def holm(pvalues: list[float], max_true: int | None = None) -> list[float]:
@@ -57,7 +57,7 @@ def family_member(decision: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_family(out: Path, decisions: list[Path], paper: str, scale: str, log: str | None = None) -> None:
+def write_family(out: Path, decisions: list[Path], paper: str, scale: str) -> None:
     """The p-values of a paper's Holm family at one scale (rule family_pvalues): every member's, in the given
     order, in one file that only rule holm_family reads. (A job with the N decisions as inputs whose output N
     verdicts read costs Snakemake N² comparisons when it builds the DAG; this one has one reader.)"""
@@ -68,8 +68,6 @@ def write_family(out: Path, decisions: list[Path], paper: str, scale: str, log: 
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: not a decision of repro decide ({type(exc).__name__}: {exc})") from None
     write_json(out, {"paper": paper, "scale": scale, "members": members})
-    if log is not None:
-        write_text(Path(log), f"{paper} [{scale}]: Holm family of {len(members)} reproduction claims -> {out}\n")
 
 
 def holm_family(members: list[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -85,7 +83,7 @@ def holm_family(members: list[dict[str, Any]]) -> list[tuple[float, float]]:
     return [(adjusted[2 * i], adjusted[2 * i + 1]) for i in range(len(members))]
 
 
-def write_holm(out: Path, pvalues_file: Path, log: str | None = None) -> None:
+def write_holm(out: Path, pvalues_file: Path) -> None:
     """A paper's Holm family at one scale (rule holm_family, what each of its verdicts reads): the members of
     ``pvalues_file`` (:func:`write_family`) with their Holm-adjusted p-values, the paper's multiplicity at a
     glance."""
@@ -99,5 +97,3 @@ def write_holm(out: Path, pvalues_file: Path, log: str | None = None) -> None:
         for member, (verify, falsify) in zip(family["members"], adjusted, strict=True)
     ]
     write_json(out, {**family, "members": members})
-    if log is not None:
-        write_text(Path(log), f"{family['paper']} [{family['scale']}]: Holm over {len(members)} claims -> {out}\n")

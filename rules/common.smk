@@ -11,8 +11,6 @@ import sys
 
 from repro.claims import ARXIV_VERSIONED, ClaimError
 from repro.files import read_json, write_text
-from repro.manifest import write_file_manifest
-from repro.multiplicity import write_family, write_holm
 from repro.ledger import LedgerError, ledger_path, read_ledger, register_missing, rule_of, rule_status
 from repro.ledger import record_evidence as record_ledger_evidence
 from repro.paper_cache import cache_files

@@ -28,5 +28,9 @@ rule arm_scores:
         manifest="results/evidence/{experiment}/{scale}/{arm}/seeds{n_seeds}.json",
     log:
         "logs/arm_scores/{experiment}/{scale}/{arm}/seeds{n_seeds}.log",
-    run:
-        write_file_manifest(Path(output.manifest), list(input.scores), log[0])
+    conda:
+        "../envs/repro.yaml"
+    shell:
+        """
+        python -m repro arm-scores --out {output.manifest:q} {input.scores:q} > {log:q} 2>&1
+        """

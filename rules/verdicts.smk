@@ -55,8 +55,13 @@ rule family_pvalues:
         code=verdict_code_version,
     log:
         "logs/family_pvalues/{scale}/{paper}.log",
-    run:
-        write_family(Path(output.pvalues), [Path(p) for p in input.decisions], wildcards.paper, wildcards.scale, log[0])
+    conda:
+        "../envs/repro.yaml"
+    shell:
+        """
+        python -m repro family-pvalues --paper {wildcards.paper} --scale {wildcards.scale} --out {output.pvalues:q} \
+            {input.decisions:q} > {log:q} 2>&1
+        """
 
 
 rule holm_family:
@@ -68,8 +73,12 @@ rule holm_family:
         code=verdict_code_version,
     log:
         "logs/holm_family/{scale}/{paper}.log",
-    run:
-        write_holm(Path(output.family), Path(input.pvalues), log[0])
+    conda:
+        "../envs/repro.yaml"
+    shell:
+        """
+        python -m repro holm-family --pvalues {input.pvalues:q} --out {output.family:q} > {log:q} 2>&1
+        """
 
 
 # Holm across the paper's reproduction claims, the rule's preregistration status and (optionally) the decision

@@ -52,18 +52,34 @@ def test_a_file_manifest_records_each_file_as_it_is_without_parsing_it(tmp_path)
     good, damaged = tmp_path / "metrics.json", tmp_path / "metrics.parquet"
     good.write_text('{"status": "ok"}')
     damaged.write_bytes(b"PAR1\x00trunc")  # not a parquet file: recorded, never read as one
-    out, log = tmp_path / "evidence/seeds1.json", tmp_path / "log.txt"
-    write_file_manifest(out, [str(damaged), str(good)], str(log))
+    out = tmp_path / "evidence/seeds1.json"
+    write_file_manifest(out, [str(damaged), str(good)])
     entries = json.loads(out.read_text())["scores"]
     assert [e["file"] for e in entries] == [str(damaged), str(good)]
     for entry, path in zip(entries, (damaged, good), strict=True):
         assert entry["bytes"] == path.stat().st_size
         assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert "2 score files" in log.read_text()
     before = out.read_bytes()
     damaged.write_bytes(b"PAR1")  # a changed score changes the manifest (and so re-decides its readers)
     write_file_manifest(out, [str(damaged), str(good)])
     assert out.read_bytes() != before
     with pytest.raises(FileNotFoundError):  # a missing score fails the job, leaving no manifest half-written
         write_file_manifest(tmp_path / "other.json", [str(tmp_path / "gone.parquet")])
+    assert not (tmp_path / "other.json").exists()
+
+
+def test_the_arm_scores_verb_writes_the_manifest_or_fails_naming_the_missing_score(tmp_path, capsys):
+    import json
+
+    from repro.cli import dispatch
+
+    score = tmp_path / "metrics.json"
+    score.write_text('{"status": "ok"}')
+    out = tmp_path / "evidence/seeds1.json"
+    assert dispatch(["arm-scores", "--out", str(out), str(score)]) == 0
+    assert [e["file"] for e in json.loads(out.read_text())["scores"]] == [str(score)]
+    assert "1 score files" in capsys.readouterr().err
+    gone = tmp_path / "gone.parquet"
+    assert dispatch(["arm-scores", "--out", str(tmp_path / "other.json"), str(score), str(gone)]) == 1
+    assert str(gone) in capsys.readouterr().err
     assert not (tmp_path / "other.json").exists()

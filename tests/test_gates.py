@@ -2,12 +2,13 @@
 Holm across a paper's claims, fragility under a second numeric environment — each by hand."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from repro import stats
-from repro.multiplicity import family_member, write_family, write_holm
+from repro.multiplicity import family_member, write_holm
 from repro.verdict import Verdict, apply_multiplicity, apply_numerics, control_gaps
 
 CONTROL = np.array([40.0, 41.0, 40.5, 39.5, 40.0])
@@ -127,7 +128,10 @@ def test_controls_checked_on_another_metric_say_so():
     assert "'control' on generalized_accuracy" in _control_reason("inert_treatment", inert)
 
 
-def test_a_family_file_holds_what_holm_reads_and_names_a_damaged_decision(tmp_path):
+def test_a_family_file_holds_what_holm_reads_and_names_a_damaged_decision(tmp_path, capsys):
+    """Through the rule verbs family-pvalues and holm-family, as the workflow's jobs call them."""
+    from repro.cli import dispatch
+
     decided = {"claim_id": "a", "verdict": "verified", "decision": {"p_verify": 0.01, "p_falsify": 0.9}}
     stopped = {"claim_id": "b", "verdict": "invalid"}
     paths = []
@@ -135,17 +139,18 @@ def test_a_family_file_holds_what_holm_reads_and_names_a_damaged_decision(tmp_pa
         paths.append(tmp_path / f"{data['claim_id']}.json")
         paths[-1].write_text(json.dumps(data))
     out = tmp_path / "families/ci/0000.00001-pvalues.json"
-    write_family(out, paths, "0000.00001", "ci", str(tmp_path / "family.log"))
+    gather = ["family-pvalues", "--paper", "0000.00001", "--scale", "ci", "--out", str(out), *map(str, paths)]
+    assert dispatch(gather) == 0
+    assert "0000.00001 [ci]: Holm family of 2" in capsys.readouterr().err
     members = json.loads(out.read_text())["members"]
     assert members == [
         {"claim_id": "a", "p_verify": 0.01, "p_falsify": 0.9},
         {"claim_id": "b", "p_verify": None, "p_falsify": None},
     ]
-    assert "Holm family of 2" in (tmp_path / "family.log").read_text()
     # The file the verdicts read (rule holm_family): the same members with the p-values Holm adjusts them to, which
     # are the ones a verdict of the family reports (stopped b counts as p = 1; 2 claims, Shaffer cap 2).
     family = tmp_path / "families/ci/0000.00001.json"
-    write_holm(family, out)
+    assert dispatch(["holm-family", "--pvalues", str(out), "--out", str(family)]) == 0
     adjusted = json.loads(family.read_text())["members"]
     assert [{k: m[k] for k in ("claim_id", "p_verify", "p_falsify")} for m in adjusted] == members
     verdict = _decision("a", "verified", 0.01, 0.9)
@@ -153,9 +158,15 @@ def test_a_family_file_holds_what_holm_reads_and_names_a_damaged_decision(tmp_pa
     assert adjusted[0]["p_verify_adjusted"] == verdict.multiplicity.p_verify_adjusted == pytest.approx(0.02)
     assert adjusted[0]["p_falsify_adjusted"] == verdict.multiplicity.p_falsify_adjusted
     assert adjusted[1]["p_verify_adjusted"] == adjusted[1]["p_falsify_adjusted"] == 1.0
+    capsys.readouterr()
     paths[0].write_text('{"claim_id": "a", "verd')
-    with pytest.raises(ValueError, match=r"a\.json: not a decision of repro decide"):
-        write_family(out, paths, "0000.00001", "ci")
+    before = out.read_bytes()
+    assert dispatch(gather) == 1
+    assert re.search(r"repro family-pvalues: .*a\.json: not a decision of repro decide", capsys.readouterr().err)
+    assert out.read_bytes() == before  # the job failed; its output stays as it was (Snakemake removes it)
     out.write_text('{"members": [{"claim_id": "a"}]}')
+    assert dispatch(["holm-family", "--pvalues", str(out), "--out", str(family)]) == 1
+    error = capsys.readouterr().err
+    assert re.search(r"repro holm-family: .*0000\.00001-pvalues\.json: not a family's p-values", error)
     with pytest.raises(ValueError, match=r"0000\.00001-pvalues\.json: not a family's p-values"):
         write_holm(family, out)

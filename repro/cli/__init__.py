@@ -5,8 +5,9 @@ it exits non-zero only for errors of the workflow itself (bad arguments, unreada
 for a failed experiment, which becomes an ``error`` verdict instead.
 
 The verbs live by what they work on: :mod:`repro.cli.reviewer` (claims, paper, seeds), :mod:`repro.cli.status`
-(status, summarize, track), :mod:`repro.cli.runs` (run-arm, compute-metrics, check-property, serve-jobs) and
-:mod:`repro.cli.verdicts` (decide, finalize, numerics, preregister); this module assembles the parser.
+(status, summarize, track), :mod:`repro.cli.runs` (run-arm, compute-metrics, arm-scores, check-property,
+serve-jobs) and :mod:`repro.cli.verdicts` (decide, family-pvalues, holm-family, finalize, numerics, preregister);
+this module assembles the parser.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ COMMANDS = (
     status.add_status,
     runs.add_run_arm,
     runs.add_compute_metrics,
+    runs.add_arm_scores,
     runs.add_check_property,
     runs.add_pilot,
     verdicts.add_decide,
+    verdicts.add_family_pvalues,
+    verdicts.add_holm_family,
     verdicts.add_finalize,
     verdicts.add_numerics,
     verdicts.add_preregister,

@@ -1,5 +1,6 @@
-"""The rule verbs of runs and metrics: ``run-arm`` (one arm, one seed), ``compute-metrics`` (score a run) and
-``check-property`` (a property claim's instances), and ``serve-jobs``, the job server they run in."""
+"""The rule verbs of runs and metrics: ``run-arm`` (one arm, one seed), ``compute-metrics`` (score a run),
+``arm-scores`` (an arm's score files in one manifest) and ``check-property`` (a property claim's instances), and
+``serve-jobs``, the job server they run in."""
 
 from __future__ import annotations
 
@@ -43,6 +44,22 @@ def cmd_compute_metrics(args) -> int:
     return _write_all(
         "compute-metrics", [(Path(args.out), write_parquet, table), (Path(args.status), write_json, status)]
     )
+
+
+def cmd_arm_scores(args) -> int:
+    """One manifest of an arm's score files (path, size, sha256): what a claim's decision reads for the arm."""
+    from repro.files import WriteError
+    from repro.manifest import write_file_manifest
+
+    try:
+        write_file_manifest(Path(args.out), args.scores)
+    except WriteError as exc:
+        return _cannot_write("arm-scores", exc, "it wrote no manifest")
+    except OSError as exc:
+        print(f"repro arm-scores: cannot read a score file: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(args.scores)} score files -> {args.out}", file=sys.stderr)
+    return 0
 
 
 def cmd_check_property(args) -> int:
@@ -144,6 +161,13 @@ def add_compute_metrics(sub) -> None:
     p.add_argument("--out", required=True, help="metrics table to write (parquet)")
     p.add_argument("--status", required=True, help="status JSON to write (ok, or the error)")
     p.set_defaults(func=cmd_compute_metrics)
+
+
+def add_arm_scores(sub) -> None:
+    p = command(sub, "arm-scores", "[rule] one manifest of an arm's score files (path, size, sha256)")
+    p.add_argument("--out", required=True, help="manifest JSON to write")
+    p.add_argument("scores", nargs="+", help="the arm's score files (metrics.parquet and metrics.json of each seed)")
+    p.set_defaults(func=cmd_arm_scores)
 
 
 def add_check_property(sub) -> None:

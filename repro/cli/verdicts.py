@@ -1,6 +1,6 @@
-"""The verbs of decisions and verdicts: the rule verbs ``decide`` (a claim's own evidence) and ``finalize`` (the
-verdict across the paper's claims), and the reviewer's ``preregister`` (the ledger of decision rules) and
-``numerics`` (the fragility check's second run)."""
+"""The verbs of decisions and verdicts: the rule verbs ``decide`` (a claim's own evidence), ``family-pvalues`` and
+``holm-family`` (a paper's Holm family) and ``finalize`` (the verdict across the paper's claims), and the reviewer's
+``preregister`` (the ledger of decision rules) and ``numerics`` (the fragility check's second run)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,32 @@ def rule_record(loaded, scale: str) -> dict:
     if status.previous is not None:
         record["diff"] = [list(row) for row in rule_diff(status.previous["rule"], rule)]
     return record
+
+
+def cmd_family_pvalues(args) -> int:
+    """The p-values of a paper's reproduction claims at one scale, gathered from their decisions."""
+    from repro.multiplicity import write_family
+
+    try:
+        write_family(Path(args.out), [Path(p) for p in args.decisions], args.paper, args.scale)
+    except (OSError, ValueError) as exc:
+        print(f"repro family-pvalues: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.paper} [{args.scale}]: Holm family of {len(args.decisions)} reproduction claims", file=sys.stderr)
+    return 0
+
+
+def cmd_holm_family(args) -> int:
+    """A paper's Holm family at one scale with its adjusted p-values: what each of its verdicts reads."""
+    from repro.multiplicity import write_holm
+
+    try:
+        write_holm(Path(args.out), Path(args.pvalues))
+    except (OSError, ValueError) as exc:
+        print(f"repro holm-family: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.pvalues}: Holm-adjusted -> {args.out}", file=sys.stderr)
+    return 0
 
 
 def cmd_finalize(args) -> int:
@@ -183,6 +209,22 @@ def add_decide(sub) -> None:
     p.add_argument("--out", required=True, help="decision JSON")
     p.add_argument("--papers", default="papers", help="paper text cache read by textual claims")
     p.set_defaults(func=cmd_decide)
+
+
+def add_family_pvalues(sub) -> None:
+    p = command(sub, "family-pvalues", "[rule] gather the p-values of a paper's reproduction claims at a scale")
+    p.add_argument("--paper", required=True, help="the paper's arXiv id")
+    scale_option(p, required=True)
+    p.add_argument("--out", required=True, help="the family's p-values JSON to write")
+    p.add_argument("decisions", nargs="+", help="the decision JSON of each reproduction claim, in family order")
+    p.set_defaults(func=cmd_family_pvalues)
+
+
+def add_holm_family(sub) -> None:
+    p = command(sub, "holm-family", "[rule] Holm-adjust a paper's family p-values (repro family-pvalues)")
+    p.add_argument("--pvalues", required=True, help="the family's p-values JSON")
+    p.add_argument("--out", required=True, help="the family JSON each verdict reads")
+    p.set_defaults(func=cmd_holm_family)
 
 
 def add_finalize(sub) -> None:
