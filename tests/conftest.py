@@ -30,6 +30,22 @@ sys.path.remove(str(NETGUARD))
 assert getattr(_netguard, "NetworkUseInTests", None), f"{_netguard.__file__} is not the test suite's network guard"
 
 
+SLOW_MARKERS = ("workflow", "realsystem", "server")
+WORKFLOW_FIXTURES = ("planted_workflow", "finished")
+"""Fixtures that run the workflow (this module's, tests/faults/conftest.py's): a test using one is a workflow test."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test that runs a workflow, a real system or a server is ``slow``: `pytest` leaves them out (the default
+    ``-m 'not slow'`` in pyproject.toml), `pytest -m slow` runs only them. Runs before pytest's own -m selection."""
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in WORKFLOW_FIXTURES):
+            item.add_marker(pytest.mark.workflow)
+        if any(item.get_closest_marker(name) for name in SLOW_MARKERS):
+            item.add_marker(pytest.mark.slow)
+
+
 def snakemake(
     workdir: Path,
     *args: str,
