@@ -37,13 +37,19 @@ WORKFLOW_FIXTURES = ("planted_workflow", "finished")
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Every test that runs a workflow, a real system or a server is ``slow``: `pytest` leaves them out (the default
-    ``-m 'not slow'`` in pyproject.toml), `pytest -m slow` runs only them. Runs before pytest's own -m selection."""
+    """Every test that runs a workflow, a real system or a server is ``slow``. A bare `pytest` (no paths, no -m)
+    leaves them out; `pytest -m slow` runs only them; naming files or tests, or any -m, selects as pytest does."""
     for item in items:
         if any(name in getattr(item, "fixturenames", ()) for name in WORKFLOW_FIXTURES):
             item.add_marker(pytest.mark.workflow)
         if any(item.get_closest_marker(name) for name in SLOW_MARKERS):
             item.add_marker(pytest.mark.slow)
+    if config.option.markexpr or config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 def snakemake(
