@@ -40,3 +40,7 @@ rule all:
         # and what was decided from it follows, where Snakemake would otherwise keep the verdicts built on it.
         [str(path) for run in PLAN.runs.values() for path in (run.run_json, run.metrics, run.dir / "metrics.json")],
     default_target: True
+
+
+# Last, once every rule and its resources exist (rules/common.smk).
+record_planning_parameters(workflow.rules)

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from snakemake.common import overwrite_function_params
+from snakemake.resources import Resource
 from snakemake.exceptions import WorkflowError
 
 import inspect
@@ -365,5 +366,20 @@ PLANNING_FUNCTIONS = (
     decision_inputs, verdict_inputs, verdict_params, arm_score_files, property_runs, property_code_version,
     decision_code_version, verdict_code_version, family_members, verdict_files, mlflow_uri,
 )
-for _function in PLANNING_FUNCTIONS:
-    overwrite_function_params(_function, inspect.signature(_function).parameters)
+
+
+def record_planning_parameters(rules):
+    """Record the parameters of every function Snakemake calls per job, once, where it would read their signatures
+    on each call: the planning functions above, and, called by the Snakefile once every rule exists, Snakemake's own
+    Resource.evaluate (each resource of each job, even a constant: two reads each) and the evaluators of ``rules``'
+    resources (the default tmpdir's: one more). 52 000 signature reads to plan 3000 claims become a few hundred
+    (tests/test_envs.py counts them). Each is recorded from the live signature, so a Snakemake whose signatures
+    differ records its own."""
+    for function in PLANNING_FUNCTIONS:
+        overwrite_function_params(function, inspect.signature(function).parameters)
+    overwrite_function_params(Resource.evaluate, inspect.signature(Resource("tmpdir", "").evaluate).parameters)
+    for defined in rules:
+        for name in defined.resources:
+            evaluator = getattr(defined.resources[name], "_evaluator", None)
+            if inspect.isfunction(evaluator):
+                overwrite_function_params(evaluator, inspect.signature(evaluator).parameters)
