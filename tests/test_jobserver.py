@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -80,6 +81,50 @@ def test_exit_status_and_errors_come_back(server, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "usage:" in err and "--claim" in err
     assert "exit 2" in [rest for _, rest in _forks(log)]
+
+
+def test_a_fork_runs_the_projects_files_as_they_are_when_the_job_starts(tmp_path, monkeypatch):
+    """The server imports the project's modules once; a job that starts after a file was edited drops them and
+    imports the edited files (here: decide's usage names the edited metavar)."""
+    copy = tmp_path / "src"
+    shutil.copytree(ROOT / "repro", copy / "repro", ignore=shutil.ignore_patterns("__pycache__"))
+    log = tmp_path / "job_server.log"
+    jobs = JobServer(log, str(copy))
+    monkeypatch.chdir(tmp_path)  # `python -m repro` would import the package in the current folder first
+    jobs.start()
+    path = os.environ.pop(ENV)
+    os.environ.pop(SERVER_PID)
+    try:
+        deadline = time.time() + 120
+        while not Path(path).exists() and time.time() < deadline and jobs.process.poll() is None:
+            time.sleep(0.2)
+        assert re.search(r"preloaded \d+ modules and \d+ of the project's", log.read_text()), log.read_text()
+
+        def usage_error() -> str:
+            env = {**os.environ, "PYTHONPATH": str(copy), ENV: path}
+            proc = subprocess.run(
+                [sys.executable, "-m", "repro", "decide", "--scale", "ci"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert proc.returncode == 2, proc.stderr
+            return proc.stderr
+
+        assert "--claim CLAIM" in usage_error()
+        verdicts = copy / "repro" / "cli" / "verdicts.py"
+        old = 'p.add_argument("--claim", required=True, help="the claim file")'
+        assert old in verdicts.read_text()  # decide (and finalize) take the claim file
+        edited = old.replace("required=True", 'required=True, metavar="EDITED"')
+        verdicts.write_text(verdicts.read_text().replace(old, edited))
+        assert "--claim EDITED" in usage_error()
+        forks = [rest for _, rest in _forks(log)]
+        assert forks.count(f"repro decide in {tmp_path}") == 2  # both served, not run by the job's own process
+        assert forks.count("the project's files changed since the server started") == 1
+    finally:
+        jobs.stop()
 
 
 def test_without_a_server_the_job_runs_in_its_own_process(tmp_path):
