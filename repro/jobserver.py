@@ -130,12 +130,11 @@ def _warm_project() -> int:
     for warm in warmers:
         with contextlib.suppress(Exception):
             warm()
-    return sum(1 for name in sys.modules if name == "repro" or name.startswith("repro."))
+    return len(_project_modules())
 
 
-def _drop_project_modules() -> None:
-    for name in [name for name in sys.modules if name == "repro" or name.startswith("repro.")]:
-        del sys.modules[name]
+def _project_modules() -> list[str]:
+    return [name for name in sys.modules if name == "repro" or name.startswith("repro.")]
 
 
 def _identity() -> dict[str, str]:
@@ -326,7 +325,8 @@ def _work(conn: socket.socket, identity: dict[str, str], workflow: int, digest: 
         print(f"fork {os.getpid()}: repro {' '.join(request['argv'][:1])} in {request['cwd']}", flush=True)
         if _package_digest() != digest:
             print(f"fork {os.getpid()}: the project's files changed since the server started", flush=True)
-            _drop_project_modules()
+            for name in _project_modules():
+                del sys.modules[name]
         server_log = os.dup(1)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)

@@ -27,7 +27,16 @@ from .conftest import ROOT
 def server(tmp_path_factory):
     """A running server; yields (socket path, its log). The path stays out of this process's environment."""
     log = tmp_path_factory.mktemp("jobserver") / "job_server.log"
-    jobs = JobServer(log, str(ROOT))
+    jobs, path = _start(log, ROOT)
+    yield path, log
+    jobs.stop()
+    assert not Path(path).exists() and jobs.process is None
+
+
+def _start(log: Path, package_root: Path) -> tuple[JobServer, str]:
+    """Start a server for the package under ``package_root`` and wait until it listens; returns it and its socket
+    path, which stays out of this process's environment."""
+    jobs = JobServer(log, str(package_root))
     jobs.start()
     path = os.environ.pop(ENV)
     os.environ.pop(SERVER_PID)
@@ -35,9 +44,7 @@ def server(tmp_path_factory):
     while not Path(path).exists() and time.time() < deadline and jobs.process.poll() is None:
         time.sleep(0.2)
     assert Path(path).exists(), log.read_text()
-    yield path, log
-    jobs.stop()
-    assert not Path(path).exists() and jobs.process is None
+    return jobs, path
 
 
 def _repro(args, cwd, socket_path=None, **kwargs):
@@ -89,15 +96,9 @@ def test_a_fork_runs_the_projects_files_as_they_are_when_the_job_starts(tmp_path
     copy = tmp_path / "src"
     shutil.copytree(ROOT / "repro", copy / "repro", ignore=shutil.ignore_patterns("__pycache__"))
     log = tmp_path / "job_server.log"
-    jobs = JobServer(log, str(copy))
     monkeypatch.chdir(tmp_path)  # `python -m repro` would import the package in the current folder first
-    jobs.start()
-    path = os.environ.pop(ENV)
-    os.environ.pop(SERVER_PID)
+    jobs, path = _start(log, copy)
     try:
-        deadline = time.time() + 120
-        while not Path(path).exists() and time.time() < deadline and jobs.process.poll() is None:
-            time.sleep(0.2)
         assert re.search(r"preloaded \d+ modules and \d+ of the project's", log.read_text()), log.read_text()
 
         def usage_error() -> str:
