@@ -43,7 +43,7 @@ from repro.tracking_view import (
     training_run_name,
 )
 from repro.tracking_writers import experiment_id as _experiment_id
-from repro.tracking_writers import finish, record_users, settle, upsert
+from repro.tracking_writers import finish, record_users, set_tags, settle, upsert
 from repro.verdict_record import Verdict, as_verdict
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -285,9 +285,10 @@ def _link_training_runs(
         card = cards[claim_id]
         listing = [f"- [{rid}](#/experiments/{experiment_id}/runs/{rid}?{REVIEW_VIEW})\n" for rid in run_ids]
         note = run_note(card.read_text(encoding="utf-8"), card.name, listing)
+        tags = {"repro_training_runs": ",".join(run_ids)[:5000]}
         if run.data.tags.get("mlflow.note.content") != note:
-            client.set_tag(claim_runs[claim_id], "mlflow.note.content", note)
-        client.set_tag(claim_runs[claim_id], "repro_training_runs", ",".join(run_ids)[:5000])
+            tags["mlflow.note.content"] = note
+        set_tags(client, claim_runs[claim_id], tags)
 
 
 def _sync_training_run(

@@ -8,7 +8,8 @@ started less than :data:`LEASE_S` ago, is waited for (at most :data:`WAIT_S`), t
 Two syncs that create the same run at the same moment both keep the earlier one (start time, then id) and the later
 one is deleted by its writer, once the earlier is complete (:func:`settle`). What a run is used by is recorded in one
 tag per claim (``repro_claim.<id>``), which concurrent syncs cannot overwrite for each other, and summed up in
-``repro_claims`` (:func:`record_users`).
+``repro_claims`` (:func:`record_users`). Tags are written in batches (:func:`set_tags`): two syncs adding the same tag
+to one run at the same instant would otherwise both insert it, and one would fail on the store's unique key.
 
 Nothing here imports mlflow: every function takes the client.
 """
@@ -47,8 +48,22 @@ def experiment_id(client, arxiv_id: str, title: str) -> str:
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     if experiment.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:  # a store written before the tag
-        client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
+        try:
+            client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
+        except MlflowException:  # another sync's insert of it came first (a unique-key conflict): fine if it is there
+            if client.get_experiment(experiment.experiment_id).tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+                raise
     return experiment.experiment_id
+
+
+def set_tags(client, run_id: str, tags: dict[str, str]) -> None:
+    """Set ``tags`` on run ``run_id`` in one batch. MLflow's SQL store inserts a missing tag by a read, then an insert;
+    its ``set_tag`` fails when another writer inserted the same key in between (PostgreSQL: a unique violation on
+    ``tag_pk``), while a batch's tag insert is retried after such a conflict and then updates the row."""
+    from mlflow.entities import RunTag
+
+    if tags:
+        client.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
 
 def _order(run) -> tuple[int, str]:
@@ -111,7 +126,7 @@ def finish(client, run_id: str, content: str, status: str) -> None:
     """The last writes of a new run: its status, then its content hash, which marks it complete (a sync that fails
     before this leaves a run without one, replaced by the next sync)."""
     client.set_terminated(run_id, status)
-    client.set_tag(run_id, "repro_content_sha", content)
+    set_tags(client, run_id, {"repro_content_sha": content})
 
 
 def settle(client, experiment_id: str, key: str, content: str, run_id: str) -> str:
@@ -132,18 +147,15 @@ def record_users(client, run_id: str, tags: dict[str, str], parent: str, users: 
     re-read after this sync's own tags. Two syncs adding claims to one run at the same instant can leave that list one
     short until the next sync. Its parent (where the UI nests it) is set once and kept while that claim run lives."""
     new = [user for user in users if tags.get(f"repro_claim.{user}") != "1"]
-    for user in new:
-        client.set_tag(run_id, f"repro_claim.{user}", "1")
+    set_tags(client, run_id, {f"repro_claim.{user}": "1" for user in new})
     if new:
         tags = client.get_run(run_id).data.tags
     every = ",".join(sorted(k.removeprefix("repro_claim.") for k in tags if k.startswith("repro_claim.")))[:5000]
-    if tags.get("repro_claims") != every:
-        client.set_tag(run_id, "repro_claims", every)
+    changes = {"repro_claims": every} if tags.get("repro_claims") != every else {}
     current = tags.get("mlflow.parentRunId")
-    if current and current != parent and _active(client, current):
-        return
-    if current != parent:
-        client.set_tag(run_id, "mlflow.parentRunId", parent)
+    if current != parent and not (current and _active(client, current)):
+        changes["mlflow.parentRunId"] = parent
+    set_tags(client, run_id, changes)
 
 
 def _active(client, run_id: str) -> bool:

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -141,6 +142,43 @@ def test_two_workflows_syncing_different_claims_at_once_lose_nothing(planted_wor
         if run.data.tags["repro_kind"] == "training":
             tagged = sorted(k.removeprefix("repro_claim.") for k in run.data.tags if k.startswith("repro_claim."))
             assert run.data.tags["repro_claims"] == ",".join(tagged)
+
+
+def test_syncs_tagging_one_training_run_at_the_same_instant_all_succeed(server):
+    """The race the workflow-level test above meets only now and then: syncs that share a training run tag it with
+    their claims, its claim list and its parent at the same instant. A tag missing from the run is inserted by each of
+    them, and PostgreSQL refuses all inserts of one key but the first (unique key ``tag_pk``); each sync must still
+    succeed. Four threads, each one sync's client, tag the same fresh run at a barrier, 15 runs in a row."""
+    from mlflow import MlflowClient
+
+    from repro.tracking_writers import record_users
+
+    client = MlflowClient(tracking_uri=server["uri"])
+    experiment = client.create_experiment("repro/race")
+    parent = client.create_run(experiment).info.run_id
+    runs = [client.create_run(experiment, tags={"repro_key": f"run{i}"}).info.run_id for i in range(15)]
+    syncs = 4
+    barrier, errors = threading.Barrier(syncs), []
+
+    def sync(claim: str) -> None:
+        for run_id in runs:
+            tags = client.get_run(run_id).data.tags
+            barrier.wait(timeout=120)
+            try:
+                record_users(client, run_id, tags, parent, [claim])
+            except Exception as exc:
+                errors.append(f"{claim} on {run_id}: {str(exc).splitlines()[0][:200]}")
+
+    threads = [threading.Thread(target=sync, args=(f"claim{i}",)) for i in range(syncs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[:3]
+    for run_id in runs:
+        tags = client.get_run(run_id).data.tags
+        assert {k for k in tags if k.startswith("repro_claim.")} == {f"repro_claim.claim{i}" for i in range(syncs)}
+        assert tags["mlflow.parentRunId"] == parent and tags["repro_claims"]
 
 
 def test_with_the_database_down_the_tracking_job_fails_naming_the_uri_and_the_verdicts_stand(
