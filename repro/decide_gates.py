@@ -91,10 +91,10 @@ def _control_reason(gate: str, g: ControlGap) -> str:
 
 
 def mechanism_gate(out: Verdict, mech: dict | None, treatment: str) -> Verdict | None:
-    """Gate 5 (mechanism never engaged → inconclusive); the finished verdict, or None."""
+    """Gate 5 (mechanism never engaged → inconclusive); the finished verdict, or None. ``mech``: the check
+    :func:`mechanism_check` gives, which the caller records in the verdict before the earlier gates run."""
     if mech is None:
         return None
-    out.mechanism = mech
     word = "≥" if mech["relation"] == "at_least" else "≤"
     detail = f"{mech['diagnostic']} = {mech['mean']:.4g} (needs {word} {mech['threshold']:g})"
     out.add_gate("mechanism", mech["engaged"], detail)

@@ -155,6 +155,9 @@ def decide_reproduction(plan: ClaimPlan, root: Path) -> Verdict:
         exp.alpha,
         claim.control_metric,
     )
+    # The mechanism is recorded whichever gate decides: a treatment stopped at the inert-treatment gate still shows
+    # whether its mechanism engaged (it did, and the arm did not learn; or it never engaged).
+    out.mechanism = mechanism_check(evidence, claim)
     finished = sensitivity_gates(out, out.negative_controls)
-    finished = finished or mechanism_gate(out, mechanism_check(evidence, claim), claim.treatment)
+    finished = finished or mechanism_gate(out, out.mechanism, claim.treatment)
     return finished or decide_effect(out, claim, exp, metric.higher_is_better)

@@ -5,7 +5,8 @@
 3. ``invalid``      insensitive: no arm clearly beats a negative control (by more than the metric's resolution);
 4. ``inconclusive`` inert treatment: another arm clears the control, the treatment does not (broken or inert at
                     this scale: no evidence about the paper);
-5. ``inconclusive`` mechanism: the family's diagnostic shows the treatment's mechanism never engaged;
+5. ``inconclusive`` mechanism: the family's diagnostic shows the treatment's mechanism never engaged (recorded
+                    also when gate 3 or 4 decides);
 6. ``inconclusive`` power: the interval straddles the boundary, or a prediction interval is too wide to tell θ
                     from θ ± δ (with the seeds that would decide it);
 7. the decision rule of the claim's expectation (repro.stats), then, across a paper's reproduction claims at one

@@ -65,6 +65,12 @@ def test_gates_name_the_fault(planted_workflow):
     assert "insensitive evaluation" in reasons["planted-insensitive"]
     assert "planted crash" in reasons["planted-crash"]
     assert "inert or broken at this scale" in reasons["planted-inert"]
+    # Decided at the inert-treatment gate, its mechanism is still recorded: it never engaged (lr 1e-6).
+    inert = json.loads((workdir / "results/verdicts/ci/planted-inert.json").read_text())
+    assert inert["gate"] == "inert_treatment" and "mechanism" not in [g["gate"] for g in inert["gates"]]
+    assert inert["mechanism"]["diagnostic"] == "training_loss_drop" and not inert["mechanism"]["engaged"]
+    card = (workdir / "results/verdicts/ci/planted-inert.md").read_text()
+    assert "## Mechanism" in card and "decided at the earlier gate `inert_treatment`" in card
     assert "mechanism did not engage" in reasons["planted-mechanism-idle"]
     assert "training_loss_drop" in reasons["planted-mechanism-idle"]
     assert "too wide to tell" in reasons["planted-wide-prediction"]
