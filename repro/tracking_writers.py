@@ -144,18 +144,41 @@ def settle(client, experiment_id: str, key: str, content: str, run_id: str) -> s
 def record_users(client, run_id: str, tags: dict[str, str], parent: str, users: list[str]) -> None:
     """Tag training run ``run_id`` (``tags``: what it carries now) with the claims that use it: one tag per claim
     (authoritative: no other sync overwrites it), then ``repro_claims``, the list of every claim tagged so far,
-    re-read after this sync's own tags. Two syncs adding claims to one run at the same instant can leave that list one
-    short until the next sync. Its parent (where the UI nests it) is set once and kept while that claim run lives."""
+    re-read after this sync's own tags. Its parent (where the UI nests it) is set once and kept while that claim run
+    lives.
+
+    Two syncs adding claims to one run at the same instant each write the list they read, and the later write can
+    be the shorter list. So a sync that wrote the list reads it back with the claim tags: while they disagree, it
+    writes the list again. Each sync wrote its own claim tag before its first read, so the last list written is
+    checked against every claim tag and the run ends with the full list."""
     new = [user for user in users if tags.get(f"repro_claim.{user}") != "1"]
     set_tags(client, run_id, {f"repro_claim.{user}": "1" for user in new})
     if new:
         tags = client.get_run(run_id).data.tags
-    every = ",".join(sorted(k.removeprefix("repro_claim.") for k in tags if k.startswith("repro_claim.")))[:5000]
-    changes = {"repro_claims": every} if tags.get("repro_claims") != every else {}
     current = tags.get("mlflow.parentRunId")
-    if current != parent and not (current and _active(client, current)):
-        changes["mlflow.parentRunId"] = parent
-    set_tags(client, run_id, changes)
+    parent_change = (
+        {} if current == parent or (current and _active(client, current)) else {"mlflow.parentRunId": parent}
+    )
+    for _ in range(LIST_WRITES):
+        every = _claim_list(tags)
+        if tags.get("repro_claims") == every:
+            set_tags(client, run_id, parent_change)
+            return
+        set_tags(client, run_id, {"repro_claims": every, **parent_change})
+        parent_change = {}
+        tags = client.get_run(run_id).data.tags
+    from mlflow.exceptions import MlflowException  # the sync reports it as a store failure, naming the URI
+
+    raise MlflowException(f"training run {run_id}: its claim list still changed after {LIST_WRITES} writes")
+
+
+LIST_WRITES = 5
+"""How often one sync writes a training run's claim list before giving up: each rewrite follows another sync's
+claim tag, so more than a few means the run is being tagged faster than it can be read back."""
+
+
+def _claim_list(tags: dict[str, str]) -> str:
+    return ",".join(sorted(k.removeprefix("repro_claim.") for k in tags if k.startswith("repro_claim.")))[:5000]
 
 
 def _active(client, run_id: str) -> bool:
