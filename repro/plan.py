@@ -10,6 +10,7 @@ its ``SCALES[scale]`` overrides, then the claim's arm parameters, then the claim
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -191,6 +192,20 @@ class Plan:
 
     def run_for_dir(self, experiment: str, scale: str, key: str, seed: int) -> RunSpec:
         return self.runs[RUNS_DIR / experiment / scale / key / f"seed{seed}"]
+
+    @functools.cached_property
+    def run_users(self) -> dict[Path, list[str]]:
+        """{run folder: ["claim:arm", ...]}: the claims and arms each run serves, each once, in claim order; a run
+        that is another's prerequisite is marked "claim:arm (prerequisite)" (a shared pre-training serves every seed
+        of an arm, and is named once for it)."""
+        users: dict[Path, dict[str, None]] = {}
+        for claim_id, claim_plan in sorted(self.claims.items()):
+            for arm, runs in claim_plan.arms.items():
+                for run in runs:
+                    for needed in run.closure():
+                        name = arm if needed is run else f"{arm} (prerequisite)"
+                        users.setdefault(needed.dir, {})[f"{claim_id}:{name}"] = None
+        return {path: list(names) for path, names in users.items()}
 
 
 def build_plan(claims_dir: Path, scale: str, repo_root: Path | None = None) -> Plan:

@@ -96,35 +96,20 @@ def record_evidence():
     record_ledger_evidence(LEDGER, decided)
 
 
-_RUN_USERS = {}
-
-
-def run_users():
-    """{run folder: ["claim:arm", ...]}: the claims and arms each run serves (prerequisites marked), built once."""
-    if not _RUN_USERS:
-        for claim_id, claim_plan in sorted(PLAN.claims.items()):
-            for arm, runs in claim_plan.arms.items():
-                for run in runs:
-                    for needed in run.closure():
-                        name = arm if needed is run else f"{arm} (prerequisite)"
-                        _RUN_USERS.setdefault(needed.dir, []).append(f"{claim_id}:{name}")
-    return _RUN_USERS
-
-
 def job_serves(rule, wildcards):
     """What a job is for, on the console (repro.console): a run's claims and arms, or the claim it decides."""
     if "claim" in wildcards:
         return [wildcards["claim"]]
     if {"experiment", "scale", "arm", "seed"} <= wildcards.keys():
         run_dir = Path("results/runs", wildcards["experiment"], wildcards["scale"], wildcards["arm"])
-        return run_users().get(run_dir / f"seed{wildcards['seed']}", [])
+        return PLAN.run_users.get(run_dir / f"seed{wildcards['seed']}", [])
     return []
 
 
 def write_log_index():
     """logs/index-<scale>.tsv: each run's log beside the claims and arms that use it (log paths carry the arm's
     content key, which no one can read)."""
-    users = run_users()
+    users = PLAN.run_users
     lines = ["log\texperiment\tseed\tused_by"]
     for run_dir, run in sorted(PLAN.runs.items()):
         log = f"logs/run_arm/{run.experiment}/{run.scale}/{run.arm_key}/seed{run.seed}.log"

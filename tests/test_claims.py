@@ -434,6 +434,20 @@ def test_plan_gives_each_claim_the_runs_make_run_gives(scale):
     assert all(plan.runs[path].to_json() == run.to_json() for path, run in expected_runs.items())
 
 
+def test_each_run_names_the_claims_and_arms_it_serves_once():
+    """The console's `for:` line and logs/index-<scale>.tsv: a shared pre-training serves every seed of every arm of
+    the robust_xling claims, and names each claim and arm once (it was named once per seed: 4 times at ci)."""
+    plan = build_plan(ROOT / "claims", "ci")
+    pretrain = next(path for path in plan.runs if path.parts[2] == "xling_mlm")
+    names = plan.run_users[pretrain]
+    assert len(names) == len(set(names))
+    arms = {(claim_id, arm) for claim_id, c in plan.claims.items() for arm, runs in c.arms.items() if runs}
+    expected = {f"{claim_id}:{arm} (prerequisite)" for claim_id, arm in arms if claim_id.startswith("robust-xling")}
+    assert set(names) == expected and len(expected) > 4
+    seed0 = next(path for path in plan.runs if path.parts[2] == "robust_xling" and path.name == "seed0")
+    assert plan.run_users[seed0] and all("(prerequisite)" not in name for name in plan.run_users[seed0])
+
+
 def test_shared_arms_are_told_apart_by_what_validation_tells_apart():
     utc, plus_one = datetime.UTC, datetime.timezone(datetime.timedelta(hours=1))
     same_instant = [datetime.datetime(2024, 1, 1, 0, tzinfo=utc), datetime.datetime(2024, 1, 1, 1, tzinfo=plus_one)]
