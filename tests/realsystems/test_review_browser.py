@@ -8,6 +8,7 @@ finished workflow folder (.ci/run: the ci workflow over every shipped claim), th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -64,18 +65,41 @@ def browser():
         yield driver
 
 
-def _until(driver, what: str, check, timeout: float = WAIT_S):
-    """Poll ``check(driver)`` until it returns something true; on timeout fail with the page's text and a
-    screenshot."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _poll(driver, check, seconds: float):
+    """``check(driver)``'s first true result within ``seconds``, or None."""
+    deadline = time.monotonic() + seconds
+    while True:
         try:
             found = check(driver)
         except Exception:  # an element replaced while React renders: look again
             found = None
-        if found:
+        if found or time.monotonic() >= deadline:
             return found
         time.sleep(0.25)
+
+
+def _until(driver, what: str, check, timeout: float = WAIT_S):
+    """Poll ``check(driver)`` until it returns something true; on timeout fail with the page's text and a
+    screenshot."""
+    if found := _poll(driver, check, timeout):
+        return found
+    _fail(driver, what, timeout)
+
+
+def _click_until(driver, what: str, target, check, timeout: float = WAIT_S, patience: float = 10.0):
+    """Click ``target(driver)``, then wait for ``check(driver)``. A click that lands while the report's React app
+    re-renders is lost (CI, with a second test worker busy: the verdict table's frame never opened), so a click
+    that shows nothing within ``patience`` seconds is made again, on the element found afresh."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # not rendered yet, or replaced: the next round finds it again
+            target(driver).click()
+        if found := _poll(driver, check, min(patience, max(deadline - time.monotonic(), 0))):
+            return found
+    _fail(driver, what, timeout)
+
+
+def _fail(driver, what: str, timeout: float):
     SHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SHOTS / "failed.png"))
     body = driver.find_element("tag name", "body").text
@@ -173,21 +197,36 @@ def test_snakemakes_report_shows_the_verdict_table_and_plots(workdir, store, bro
     loaded = "return arguments[0].complete ? arguments[0].naturalWidth : 0"
     browser.get(report.as_uri())
     _until(browser, "the report's categories", lambda d: "Verdicts" in _text(d))
-    browser.find_element(By.XPATH, "//*[normalize-space(text())='Verdicts']").click()
-    _until(browser, f"{claim_id} among the report's verdict plots", lambda d: eye(d, claim_id)).click()
-    _until(
+    category = "//*[normalize-space(text())='{}']"
+    _click_until(
+        browser,
+        f"{claim_id} among the report's verdict plots",
+        lambda d: d.find_element(By.XPATH, category.format("Verdicts")),
+        lambda d: eye(d, claim_id),
+    )
+    _click_until(
         browser,
         f"the plot of {claim_id}",
+        lambda d: eye(d, claim_id),
         lambda d: next((i for i in d.find_elements(By.TAG_NAME, "img") if d.execute_script(loaded, i) > 200), None),
     )
     _shot(browser, "5-snakemake-report-plot.png")
 
     browser.get(report.as_uri())
     _until(browser, "the report's categories", lambda d: "Summary" in _text(d))
-    browser.find_element(By.XPATH, "//*[normalize-space(text())='Summary']").click()
+    _click_until(
+        browser,
+        "the verdict table's row",
+        lambda d: d.find_element(By.XPATH, category.format("Summary")),
+        lambda d: eye(d, "verdict table"),
+    )
     # The TSV is offered as a download; the table as HTML beside it is shown, in a frame.
-    _until(browser, "the verdict table's row", lambda d: eye(d, "verdict table")).click()
-    frame = _until(browser, "the verdict table, framed", lambda d: d.find_element(By.TAG_NAME, "iframe"))
+    frame = _click_until(
+        browser,
+        "the verdict table, framed",
+        lambda d: eye(d, "verdict table"),
+        lambda d: d.find_element(By.TAG_NAME, "iframe"),
+    )
     browser.switch_to.frame(frame)
     try:
         _until(browser, "the verdict table", lambda d: claim_id in _text(d) and "falsified" in _text(d))
