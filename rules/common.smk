@@ -20,6 +20,13 @@ from repro.codekeys import decision_key, metrics_key, property_key, run_key, ver
 from repro.plan import GPUS_FROM_SCHEDULER, build_plan
 import repro.console
 from repro.tracking import tracking_uri
+from repro.scheduler_timers import coalesce_reevaluations
+
+# Snakemake 9's scheduler starts a timer thread on every pass while jobs wait, and each timer makes another pass: by
+# the end of the ci workflow hundreds of passes and threads a second, on the cores the runs need. One pending timer
+# does the same job (repro/scheduler_timers.py; benchmarks/scheduler_cpu.py measures both).
+if (_coalesced := coalesce_reevaluations()) not in ("installed", "already installed"):
+    print(f"repro: Snakemake's scheduler timers: {_coalesced}", file=sys.stderr)
 
 SCALE = config["scale"]
 if SCALE not in ("ci", "reduced", "full"):
