@@ -18,9 +18,9 @@ from ..test_claims import PAPER, VALID, _write
 
 pytestmark = pytest.mark.workflow
 
-SLOW_STEPS = "30000"
+SLOW_STEPS = "60000"
 SLOW = VALID.replace("trained: {steps: 50}", f"trained: {{steps: {SLOW_STEPS}}}").replace("seeds: 3", "seeds: 2")
-"""A planted claim whose two treatment runs take about 4 s each (long enough to be killed mid-run); its other four
+"""A planted claim whose two treatment runs take about 8 s each (long enough to be killed mid-run); its other four
 runs take under a second."""
 TARGET = "results/verdicts-ci.tsv"
 """What every workflow here makes: the verdicts (the report and the MLflow sync only read them)."""
@@ -63,11 +63,19 @@ def _processes() -> dict[int, str]:
     return out
 
 
+def _age(pid: int) -> float:
+    """Seconds since the process started (/proc/<pid>/stat field 22, in clock ticks since boot)."""
+    started = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    return float(Path("/proc/uptime").read_text().split()[0]) - started
+
+
 def _wait_for_run_job(
-    workdir: Path, proc: subprocess.Popen, which: str = "shell", timeout: float = 120
+    workdir: Path, proc: subprocess.Popen, which: str = "shell", timeout: float = 120, max_age: float | None = None
 ) -> tuple[int, Path]:
     """A running slow ``repro run-arm`` job of this workflow: the pid of the shell Snakemake started for it
-    (``which="shell"``) or of the ``repro`` process in it (``"repro"``), and its run.json path."""
+    (``which="shell"``) or of the ``repro`` process in it (``"repro"``), and its run.json path. With ``max_age``,
+    only a job started at most that many seconds ago: one with most of its training still ahead, so that it is
+    still in flight when the test kills something (a job found near its end may finish first)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, (workdir.parent / "snakemake.out").read_text()[-3000:]
@@ -78,8 +86,13 @@ def _wait_for_run_job(
                 continue
             out = cmdline.split("--out ", 1)[1].split(" ", 1)[0].strip("'")
             run_json = workdir / out
+            try:
+                if max_age is not None and _age(pid) > max_age:
+                    continue
+            except (OSError, IndexError, ValueError):
+                continue  # it ended meanwhile
             if run_json.parent.is_dir() and not run_json.exists():
-                time.sleep(0.5)  # well inside its ~4 s of training
+                time.sleep(0.5)  # well inside its ~8 s of training
                 return pid, run_json
         time.sleep(0.2)
     raise AssertionError("no run job started")
@@ -136,7 +149,9 @@ def test_a_second_workflow_is_refused_and_a_killed_one_resumes_after_unlock(tmp_
     assert second.returncode != 0
     assert "LockException" in second.stderr + second.stdout or "cannot be locked" in second.stderr + second.stdout
 
-    _, run_json = _wait_for_run_job(workdir, first)  # the run in flight now
+    # The run in flight now, started at most 3 s ago: the refused workflow took seconds, and the run found first may
+    # be near its end (it once finished between being found and the kill).
+    _, run_json = _wait_for_run_job(workdir, first, max_age=3.0)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=60)
     _wait_gone(_orphans(workdir))  # its orphaned jobs end on their own, within about a second
