@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -97,13 +99,14 @@ def main() -> int:
     args = parser.parse_args()
 
     results: dict[str, list[dict]] = {"stock": [], "coalesced": []}
-    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "Snakefile").write_text(SNAKEFILE.format(jobs=args.jobs, sleep=args.sleep))
         for _ in range(args.repeats):
             for variant in results:
-                subprocess.run(["rm", "-rf", "out", ".snakemake"], cwd=work, check=True)
+                for leftover in ("out", ".snakemake"):
+                    shutil.rmtree(work / leftover, ignore_errors=True)
                 argv = ["--cores", str(args.cores), "--quiet", "all", "--config", f"coalesce={variant == 'coalesced'}"]
                 results[variant].append(snakemake_usage(argv, work, env))
                 done = len(list((work / "out").glob("*.txt")))
