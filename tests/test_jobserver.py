@@ -224,3 +224,39 @@ def test_every_rule_verb_but_track_is_served_and_no_rule_runs_python_in_snakemak
     assert verbs - {"track"} <= SERVED, sorted(verbs - SERVED)
     assert "track" not in SERVED  # one job, and mlflow stays out of the server
     assert not re.search(r"^\s+run:\s*$", text, re.MULTILINE)
+
+
+def test_a_served_jobs_own_process_imports_the_client_only(server, tmp_path):
+    """``python -m repro <served verb>`` hands the job to the server before it imports the command line (its parser
+    and verb modules): each of a workflow's ~500 job processes is a light client."""
+    path, _ = server
+    env = {**os.environ, "PYTHONPATH": str(ROOT), ENV: path}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "repro", "decide", "--scale", "ci"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "usage:" in proc.stderr  # the fork ran the verb and its error came back
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "repro.jobserver" in imported
+    assert not {name for name in imported if name.startswith("repro.cli")}
+    assert not {"argparse", "subprocess", "tempfile", "hashlib"} & imported
+
+
+def test_the_server_builds_every_table_schema_before_it_forks():
+    """pandera builds a model's schema on its first use and caches it per model and thread; the server builds them
+    all (and registers pandera's backends) in the thread its forks run jobs in, so no job pays for it."""
+    from pandera.api.dataframe.model import MODEL_CACHE
+
+    from repro import jobserver
+    from repro.families.gdro_rlvr.schemas import GdroSamples
+    from repro.metrics.tables import RunMetrics
+
+    MODEL_CACHE.clear()
+    jobserver._warm_project()  # what the server runs before it listens: the project's modules, then _warm_tables
+    assert jobserver._warm_tables() >= 20  # the table contracts of the pipeline and of every family
+    for model in (RunMetrics, GdroSamples):
+        assert (model, threading.get_ident()) in MODEL_CACHE
