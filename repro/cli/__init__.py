@@ -67,17 +67,17 @@ def dispatch(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, server: bool = True) -> int:
     """The ``repro`` entry point: rule verbs go to the workflow's job server when there is one
-    (:mod:`repro.jobserver`), everything else runs here."""
-    from repro.jobserver import SERVED, end_with_workflow, run_on_server
+    (:mod:`repro.jobserver`), everything else runs here. ``server=False``: the caller already tried the server
+    (``python -m repro``)."""
+    from repro.jobserver import run_on_server, serve_this_process
 
-    if argv is None and sys.argv[1:2] and sys.argv[1] in SERVED:  # a rule's process, not a call from Python
-        end_with_workflow()
+    if server:
+        served = serve_this_process() if argv is None else run_on_server(list(argv))
+        if served is not None:
+            return served
     argv = sys.argv[1:] if argv is None else list(argv)
-    served = run_on_server(argv)
-    if served is not None:
-        return served
     try:
         return dispatch(argv)
     except BrokenPipeError:
