@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -17,11 +18,19 @@ GDRO_K = 8
 """k of mean@k and pass@k (GDRO §5: "each prompt is evaluated with 8 sampled completions")."""
 
 
+_LAST: list = [None, None]
+"""The last samples table scored (a weak reference) and its per-prompt frame: a run's metrics all score one table."""
+
+
 def _per_prompt(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per held-out prompt: its tier, sample count n, correct count c and unbiased pass@k."""
+    """Per held-out prompt: its tier, sample count n, correct count c and unbiased pass@k (a copy: callers may
+    change it)."""
     samples = tables["samples"]
-    grouped = samples.groupby("prompt_id").agg(tier=("tier", "first"), n=("correct", "size"), c=("correct", "sum"))
-    return grouped.assign(pass_k=pass_at_k(grouped["n"].to_numpy(), grouped["c"].to_numpy(), GDRO_K))
+    if _LAST[0] is None or _LAST[0]() is not samples:
+        grouped = samples.groupby("prompt_id").agg(tier=("tier", "first"), n=("correct", "size"), c=("correct", "sum"))
+        per = grouped.assign(pass_k=pass_at_k(grouped["n"].to_numpy(), grouped["c"].to_numpy(), GDRO_K))
+        _LAST[:] = [weakref.ref(samples), per]
+    return _LAST[1].copy()
 
 
 def mean_at_8(tables: dict[str, pd.DataFrame], curve: pd.DataFrame) -> float:
