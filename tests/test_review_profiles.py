@@ -40,8 +40,8 @@ def test_metric_intervals_and_profiles_are_averaged_per_arm(evidence):
     assert profiles["panels"]["blur"]["dro"]["mean"] == pytest.approx([0.2, 0.2])
 
 
-def test_card_and_plot_show_them(evidence, tmp_path):
-    verdict = {
+def _verdict(evidence) -> dict:
+    return {
         "verdict": "inconclusive",
         "claim_id": "toy",
         "scale": "ci",
@@ -101,6 +101,10 @@ def test_card_and_plot_show_them(evidence, tmp_path):
         "arm_metrics": arm_metric_intervals(evidence, 0.05),
         "profiles": arm_profiles(evidence, 0.05),
     }
+
+
+def test_card_and_plot_show_them(evidence, tmp_path):
+    verdict = _verdict(evidence)
     card = render_card(verdict)
     assert "## All metrics per arm" in card and "| clean_r1 (claim) | 0.2 [0.2, 0.2] | 0.4 [" in card
     png = tmp_path / "toy.png"
@@ -109,3 +113,40 @@ def test_card_and_plot_show_them(evidence, tmp_path):
     render_plot({**verdict, "profiles": {}}, without)
     assert png.stat().st_size > without.stat().st_size > 0  # the profile panels are drawn
     assert Path(png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_profile_figure_is_laid_out_without_overlaps(evidence):
+    """The figure with review profiles is laid out by hand (repro.plots: no layout engine, which cost 2 s a plot):
+    with many panels, no two axes (with their titles and tick labels) overlap, and the figure's title, legend and
+    shared labels overlap no axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from repro import plots
+    from repro.verdict_record import as_verdict
+
+    verdict = _verdict(evidence)
+    profile = verdict["profiles"]["r1_by_perturbation"]
+    panel = next(iter(profile["panels"].values()))
+    profile["panels"] = {f"perturbation_{i}": panel for i in range(28)}  # dro_clip's ci count: 5 rows of 6
+    fig = plots._plot_effect(plt, as_verdict(verdict), "black")
+    fig.suptitle("toy [ci]: inconclusive", fontsize=10)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        axes = [ax for ax in fig.axes if ax.axison]
+        assert len(axes) == 2 + 28
+        boxes = [ax.get_tightbbox(renderer) for ax in axes]
+        for i, a in enumerate(boxes):
+            assert fig.bbox.x0 <= a.x0 and a.x1 <= fig.bbox.x1 and fig.bbox.y0 <= a.y0 and a.y1 <= fig.bbox.y1, i
+            for b in boxes[i + 1 :]:
+                assert not a.overlaps(b)
+        others = [*fig.legends, *fig.texts]
+        assert len(others) == 4  # legend, title, x label, y label
+        for artist in others:
+            box = artist.get_window_extent(renderer)
+            assert not any(box.overlaps(b) for b in boxes), artist  # nor their titles and tick labels
+    finally:
+        plt.close(fig)
