@@ -5,13 +5,13 @@ Every rule calls ``python -m repro <verb>``, and a ci-scale workflow is about 30
 1.5-3.5 s on pandas, pandera, scipy and matplotlib before scoring or deciding in well under a second (measured on
 2 cores: the ci workflow takes 20 minutes as separate processes and 13 in forks, with identical predictions,
 weights and verdicts). When the workflow executes jobs on this machine it starts one server (rules/common.smk,
-``onstart``) that imports :data:`PRELOAD` and listens on a Unix socket in a private temporary folder. A job's
-``repro`` process, for the verbs in :data:`SERVED`, connects and hands over its stdout/stderr file descriptors,
+``onstart``) that imports :data:`repro.jobwarm.PRELOAD` and listens on a Unix socket in a private temporary folder.
+A job's ``repro`` process, for the verbs in :data:`SERVED`, connects and hands over its stdout/stderr file descriptors,
 working directory, environment and arguments; the server forks; the fork takes them over and runs exactly what the
 job's own process would (:func:`repro.cli.dispatch`), then reports its exit status. The job process waits, forwards
 SIGINT/SIGTERM/SIGHUP to the fork and exits with its status; a fork whose job process disappears terminates itself.
 
-The project's own modules are imported in the server too (those the rule verbs use: :func:`_warm_project`), and the
+The project's own modules are imported in the server too (those the rule verbs use: :mod:`repro.jobwarm`), and the
 caches of their parsed source (code keys, integrity checks) filled, after the server has recorded a digest of the
 package's files. Each fork compares the files with that digest before it runs its job: if any file was edited, added
 or removed since, the fork drops every ``repro`` module and imports them again, so that a job always runs the
@@ -25,8 +25,6 @@ runs in another environment or another copy of the package, the job process does
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib
 import json
 import os
 import select
@@ -42,7 +40,7 @@ ENV = "REPRO_JOB_SERVER"
 """Environment variable holding the server's socket path (set by the workflow for its jobs)."""
 SERVER_PID = "REPRO_JOB_SERVER_PID"
 """Environment variable holding the server's pid: while that process runs and its socket does not exist yet (it is
-still importing :data:`PRELOAD`), a job waits for it, up to :data:`STARTUP_WAIT` seconds."""
+still importing :data:`repro.jobwarm.PRELOAD`), a job waits for it, up to :data:`STARTUP_WAIT` seconds."""
 STARTUP_WAIT = 120.0
 """Seconds a job waits for a server that is starting. Waiting costs nothing: a job that ran itself instead would spend
 the same seconds importing the same libraries, on the same cores, beside the server."""
@@ -61,26 +59,6 @@ SERVED = frozenset(
 )
 """Verbs handed to the server: the rule verbs dominated by import time (``track`` keeps its own process: it is
 one job, and mlflow stays out of the server)."""
-PRELOAD = (
-    "numpy",
-    "torch",
-    "torch._dynamo",  # imported by constructing any torch.optim optimiser (about 2 s); transformers imports it too
-    "pandas",
-    "pyarrow.parquet",
-    "pyarrow.dataset",  # pandas.read_parquet imports it on its first call
-    "pandera.pandas",
-    "pydantic",
-    "yaml",
-    "tqdm",
-    "scipy.stats",
-    "matplotlib.pyplot",
-    "matplotlib.backends.backend_agg",  # loaded by the first figure a job draws (verdict plots)
-    "PIL.PngImagePlugin",  # and by the first PNG it writes
-    "transformers.modeling_utils",
-    "transformers.models.qwen2.modeling_qwen2",
-    "transformers.models.qwen3.modeling_qwen3",
-    "open_clip",
-)
 _HEADER = struct.Struct("!Q")
 PACKAGE = Path(__file__).resolve().parent
 """The project's package: its files' digest decides whether a fork may keep the modules the server imported."""
@@ -100,72 +78,6 @@ def _package_digest() -> str:
             digest.update(f"{os.path.relpath(path, PACKAGE)}\0{len(content)}\0".encode())
             digest.update(content)
     return digest.hexdigest()
-
-
-WARM_ROOTS = ("repro.cli.runs", "repro.cli.verdicts", "repro.runner", "repro.verdict", "repro.report", "repro.ledger")
-"""Modules whose closures (with every family's experiment, schemas and metrics) the server imports: the served
-verbs' code. ``repro.tracking`` is not among them: mlflow stays out of the server."""
-
-
-def _warm_project() -> int:
-    """Import the project modules the served verbs use (:data:`WARM_ROOTS`, every family's experiment, schemas and
-    metrics, and what they import) and fill the caches of their parsed source that code keys and integrity checks
-    read. Returns how many project modules are loaded. What fails here is left to the fork, which reports it."""
-    from repro import codekeys, integrity, registry
-
-    families = sorted(registry.FAMILIES)
-    parts = ("experiment", "schemas", "metrics")
-    roots = [*WARM_ROOTS, *(registry.module_name(f, part) for f in families for part in parts)]
-    names: set[str] = set()
-    for root in roots:
-        with contextlib.suppress(Exception):
-            names |= codekeys.closure_modules(root)
-    for name in sorted(names):
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)
-    warmers = [integrity.judging_modules, codekeys.decision_key, codekeys.verdict_key]
-    warmers += [functools.partial(key, f) for f in families for key in (codekeys.run_key, codekeys.metrics_key)]
-    warmers += [functools.partial(codekeys.property_key, check) for check in registry.PROPERTIES]
-    loaders = (registry.get_experiment, registry.get_schemas, registry.get_metrics)
-    warmers += [functools.partial(load, f) for f in families for load in loaders]
-    warmers.append(_image_plugins)
-    for warm in warmers:
-        with contextlib.suppress(Exception):
-            warm()
-    _warm_tables()
-    return len(_project_modules())
-
-
-def _image_plugins() -> None:
-    """Load Pillow's standard image plugins, which its first saved image (each verdict's plot) loads otherwise."""
-    from PIL import Image
-
-    Image.preinit()
-
-
-def _warm_tables() -> int:
-    """Build every table contract's pandera schema (pandera builds one per model on its first use and caches it per
-    model and thread: the forks run their jobs in the thread that warmed them) and validate once, which registers
-    pandera's pandas backends and imports the modules validation loads lazily. Each fork otherwise did this for
-    every table it read or wrote: about 75 ms of a 240 ms ``compute-metrics`` job. Returns how many schemas."""
-    import pandas as pd
-    import pandera.pandas as pa
-
-    models = {
-        value
-        for name in _project_modules()
-        for value in vars(sys.modules[name]).values()
-        if isinstance(value, type) and issubclass(value, pa.DataFrameModel) and value.__module__ == name
-    }
-    built = 0
-    for model in sorted(models, key=lambda m: (m.__module__, m.__qualname__)):
-        with contextlib.suppress(Exception):
-            schema = model.to_schema()
-            built += 1
-            if built == 1:
-                with contextlib.suppress(Exception):
-                    schema.validate(pd.DataFrame({"_": [0]}), lazy=True)
-    return built
 
 
 def _project_modules() -> list[str]:
@@ -291,9 +203,9 @@ def serve(socket_path: str, parent: int) -> int:
     """Preload, listen on ``socket_path`` and fork a worker per connection until SIGTERM or until ``parent`` (the
     Snakemake process) is gone."""
     digest = _package_digest()  # before the rest of the project is read: an edit from here on is seen by the forks
-    for name in PRELOAD:
-        importlib.import_module(name)
-    project_modules = _warm_project()
+    from repro.jobwarm import PRELOAD, warm_up
+
+    project_modules = warm_up()
     identity = _identity()
     stop = False
 

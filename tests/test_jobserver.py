@@ -251,12 +251,12 @@ def test_the_server_builds_every_table_schema_before_it_forks():
     all (and registers pandera's backends) in the thread its forks run jobs in, so no job pays for it."""
     from pandera.api.dataframe.model import MODEL_CACHE
 
-    from repro import jobserver
+    from repro import jobwarm
     from repro.families.gdro_rlvr.schemas import GdroSamples
     from repro.metrics.tables import RunMetrics
 
     MODEL_CACHE.clear()
-    jobserver._warm_project()  # what the server runs before it listens: the project's modules, then _warm_tables
-    assert jobserver._warm_tables() >= 20  # the table contracts of the pipeline and of every family
+    jobwarm.warm_up()  # what the server runs before it listens: the libraries, the project's modules, the tables
+    assert jobwarm._warm_tables() >= 20  # the table contracts of the pipeline and of every family
     for model in (RunMetrics, GdroSamples):
         assert (model, threading.get_ident()) in MODEL_CACHE
