@@ -57,11 +57,9 @@ def warm_project() -> int:
     warmers += [functools.partial(codekeys.property_key, check) for check in registry.PROPERTIES]
     loaders = (registry.get_experiment, registry.get_schemas, registry.get_metrics)
     warmers += [functools.partial(load, f) for f in families for load in loaders]
-    warmers.append(_image_plugins)
     for warm in warmers:
         with contextlib.suppress(Exception):
             warm()
-    _warm_tables()
     return len(_project_modules())
 
 
@@ -86,20 +84,23 @@ def _warm_tables() -> int:
         for value in vars(sys.modules[name]).values()
         if isinstance(value, type) and issubclass(value, pa.DataFrameModel) and value.__module__ == name
     }
-    built = 0
+    schemas = []
     for model in sorted(models, key=lambda m: (m.__module__, m.__qualname__)):
         with contextlib.suppress(Exception):
-            schema = model.to_schema()
-            built += 1
-            if built == 1:
-                with contextlib.suppress(Exception):
-                    schema.validate(pd.DataFrame({"_": [0]}), lazy=True)
-    return built
+            schemas.append(model.to_schema())
+    if schemas:
+        with contextlib.suppress(Exception):
+            schemas[0].validate(pd.DataFrame({"_": [0]}), lazy=True)
+    return len(schemas)
 
 
 def warm_up() -> int:
-    """Everything above, in the calling thread (the one the server forks from). Returns how many project modules
-    are loaded."""
+    """Everything above, in the calling thread (the one the server forks from): the libraries, the project's modules
+    and caches, Pillow's plugins, the table schemas. Returns how many project modules are loaded."""
     for name in PRELOAD:
         importlib.import_module(name)
-    return warm_project()
+    loaded = warm_project()
+    with contextlib.suppress(Exception):
+        _image_plugins()
+    _warm_tables()
+    return loaded

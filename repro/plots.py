@@ -153,23 +153,22 @@ def _figure_with_profiles(plt, v: Verdict):
     rows = math.ceil(len(panels) / PROFILE_COLUMNS)
     # Fixed margins in inches, not a layout engine: constrained layout measured every tick label of the ~30 axes
     # several times, about 2 s of each such plot's 2.2 s.
-    width, height = 12.0, 3.8 + 1.9 * rows
+    top_h, bottom_h = 3.8, 1.9 * rows
+    width, height = 12.0, top_h + bottom_h
     fig = plt.figure(figsize=(width, height))
     setattr(fig, FIXED_LAYOUT, True)
-    top_h, bottom_h = 3.8, 1.9 * rows
+    sides = {"left": 0.7 / width, "right": 1 - 0.1 / width}
 
     def frac(inches: float) -> float:
         return inches / height
 
     top = fig.add_gridspec(
-        1, 2, width_ratios=[1.3, 1], left=0.7 / width, right=1 - 0.1 / width, wspace=0.06,
-        top=1 - frac(0.7), bottom=1 - frac(top_h - 0.45),
-    )  # fmt: skip
+        1, 2, width_ratios=[1.3, 1], wspace=0.06, top=1 - frac(0.7), bottom=1 - frac(top_h - 0.45), **sides
+    )
     axes = [fig.add_subplot(top[0, 0]), fig.add_subplot(top[0, 1])]
     grid_spec = fig.add_gridspec(
-        rows, PROFILE_COLUMNS, left=0.7 / width, right=1 - 0.1 / width, wspace=0.12, hspace=0.32,
-        top=frac(bottom_h - 0.6), bottom=frac(0.45),
-    )  # fmt: skip
+        rows, PROFILE_COLUMNS, wspace=0.12, hspace=0.32, top=frac(bottom_h - 0.6), bottom=frac(0.45), **sides
+    )
     grid = grid_spec.subplots(sharex=True, sharey=True, squeeze=False).ravel()
     arm_colors = {arm: plt.get_cmap("tab10")(i % 10) for i, arm in enumerate(v.arms)}
     for ax, (name, panel) in zip(grid, panels, strict=False):
