@@ -29,6 +29,7 @@ localrules:
     decide_verdict,
     summarize_verdicts,
     track_mlflow,
+    mlflow_receipt,
 
 
 rule all:

@@ -55,10 +55,11 @@ SERVED = frozenset(
         "holm-family",
         "finalize",
         "summarize",
+        "track-receipt",
     }
 )
-"""Verbs handed to the server: the rule verbs dominated by import time (``track`` keeps its own process: it is
-one job, and mlflow stays out of the server)."""
+"""Verbs handed to the server: the rule verbs dominated by import time (``track`` keeps its own process: one job per
+paper, and mlflow stays out of the server)."""
 _HEADER = struct.Struct("!Q")
 PACKAGE = Path(__file__).resolve().parent
 """The project's package: its files' digest decides whether a fork may keep the modules the server imported."""

@@ -8,8 +8,8 @@ under (and linked from) the claim runs that use it.
 
 Idempotent: each run carries a content hash, tagged when everything else about the run is written; re-syncing
 unchanged results touches nothing, and changed or half-written results (a sync that failed midway) replace the old
-run (deleted) instead of appending a duplicate. Only one process writes at a time (the single ``track_mlflow`` rule),
-which SQLite needs.
+run (deleted) instead of appending a duplicate. Only one process writes at a time (the ``track_mlflow`` rule: one job
+per paper, serialized by the workflow's ``mlflow_writer`` resource), which SQLite needs.
 
 A store that is down or busy fails the sync within a bounded time with a :class:`TrackingError` naming its URI, never
 a hang: a SQLite file another process holds a write lock on is waited for up to :data:`WAIT_S` seconds
@@ -213,6 +213,28 @@ def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
         for arxiv_id, items in sorted(by_paper.items()):
             _sync_paper(client, arxiv_id, items, scale, receipt)
     return receipt
+
+
+def join_receipts(paths: list[Path]) -> dict[str, Any]:
+    """One receipt from the papers' receipts (``sync`` of each paper's verdicts): their experiments, review links,
+    claim and training runs, and the runs they wrote and left unchanged, summed. All must name one store and scale."""
+    joined: dict[str, Any] = {}
+    for path in paths:
+        receipt = read_json(path)
+        if not joined:
+            joined = {**receipt, **{k: dict(receipt[k]) for k in ("experiments", "review", "claims", "training")}}
+            continue
+        for field in ("uri", "scale"):
+            if receipt[field] != joined[field]:
+                raise ValueError(
+                    f"{path}: {field}: {receipt[field]!r}, but {paths[0]} has {joined[field]!r}: the papers' receipts "
+                    "must come from one store and scale (run the workflow again: it re-syncs the stale one)"
+                )
+        for part in ("experiments", "review", "claims", "training"):
+            joined[part].update(receipt[part])
+        joined["created"] += receipt["created"]
+        joined["unchanged"] += receipt["unchanged"]
+    return joined
 
 
 def _sync_paper(client, arxiv_id: str, items: list[tuple[Path, Verdict]], scale: str, receipt: dict) -> None:

@@ -345,6 +345,22 @@ def verdict_files(wildcards):
     return [f"results/verdicts/{wildcards.scale}/{claim_id}.json" for claim_id in sorted(PLAN.claims)]
 
 
+PAPER_CLAIMS = {}
+"""Paper (arXiv id without version) -> all its claims, sorted: one MLflow experiment, written by one job."""
+for _id in sorted(PLAN.claims):
+    PAPER_CLAIMS.setdefault(_paper_id(PLAN.claims[_id].loaded.claim), []).append(_id)
+
+
+def paper_verdict_files(wildcards):
+    """The verdicts of one paper's claims: what its MLflow experiment is written from (rule track_mlflow)."""
+    return [f"results/verdicts/{wildcards.scale}/{claim_id}.json" for claim_id in PAPER_CLAIMS[wildcards.paper]]
+
+
+def mlflow_receipts(wildcards):
+    """Every paper's MLflow receipt (rule mlflow_receipt joins them)."""
+    return [f"results/mlflow/{wildcards.scale}/{paper}.json" for paper in sorted(PAPER_CLAIMS)]
+
+
 def mlflow_uri(wildcards):
     return tracking_uri(config["mlflow_tracking_uri"] or None)
 
@@ -356,7 +372,8 @@ def mlflow_uri(wildcards):
 PLANNING_FUNCTIONS = (
     run_spec, run_gpus, run_requirements, run_code_version, metrics_code_version, claim_file, paper_file,
     decision_inputs, verdict_inputs, verdict_params, arm_score_files, property_runs, property_code_version,
-    decision_code_version, verdict_code_version, family_members, verdict_files, mlflow_uri,
+    decision_code_version, verdict_code_version, family_members, verdict_files, paper_verdict_files, mlflow_receipts,
+    mlflow_uri,
 )
 
 

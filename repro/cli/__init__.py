@@ -38,6 +38,7 @@ COMMANDS = (
     verdicts.add_preregister,
     status.add_summarize,
     status.add_track,
+    status.add_track_receipt,
     runs.add_serve_jobs,
 )
 """Each adds one command (or command group) to the parser, in the order `repro --help` lists them."""

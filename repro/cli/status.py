@@ -120,6 +120,22 @@ def cmd_track(args) -> int:
         print(f"repro track: {exc}", file=sys.stderr)
         return 1
     write_json(Path(args.out), receipt)
+    _print_receipt(receipt)
+    return 0
+
+
+def cmd_track_receipt(args) -> int:
+    from repro.files import write_json
+    from repro.tracking import join_receipts
+
+    receipt = join_receipts([Path(p) for p in args.receipts])
+    write_json(Path(args.out), receipt)
+    _print_receipt(receipt)
+    return 0
+
+
+def _print_receipt(receipt: dict) -> None:
+    """How many runs were written, and the link that opens each paper's experiment in the MLflow UI."""
     print(
         f"mlflow {receipt['uri']}: {receipt['created']} runs written, {receipt['unchanged']} unchanged", file=sys.stderr
     )
@@ -130,7 +146,6 @@ def cmd_track(args) -> int:
         print(f"review: mlflow ui --backend-store-uri {uri}, then open", file=sys.stderr)
     for arxiv_id, path in sorted(receipt["review"].items()):
         print(f"  {arxiv_id}: {base}/{path}", file=sys.stderr)
-    return 0
 
 
 # ------------------------------------------------------------------ parsers
@@ -172,3 +187,10 @@ def add_track(sub) -> None:
     p.add_argument("--out", required=True, help="receipt JSON to write")
     p.add_argument("verdicts", nargs="+", help="verdict JSONs (cards and plots are read beside them)")
     p.set_defaults(func=cmd_track)
+
+
+def add_track_receipt(sub) -> None:
+    p = command(sub, "track-receipt", "[rule] join the papers' MLflow receipts into one and print the review links")
+    p.add_argument("--out", required=True, help="receipt JSON to write (mlflow-<scale>.json)")
+    p.add_argument("receipts", nargs="+", help="the papers' receipts (`repro track --out`), all of one store and scale")
+    p.set_defaults(func=cmd_track_receipt)
