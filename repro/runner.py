@@ -211,7 +211,8 @@ def git_state(cwd: Path) -> dict[str, Any]:
 def environment(threads: int) -> dict[str, Any]:
     """The software and the numeric environment of a run. Floating-point results depend on the CPU's vector
     kernels (ATen dispatches on the CPU capability, which ``ATEN_CPU_CAPABILITY`` can lower), the BLAS/LAPACK
-    libraries and the thread count (reduction order), so each is recorded as in effect, not as requested."""
+    libraries (MKL picks its code path by CPU, unless ``MKL_CBWR`` fixes it) and the thread count (reduction order),
+    so each is recorded as in effect, not as requested."""
     import torch
 
     return {
@@ -226,6 +227,7 @@ def environment(threads: int) -> dict[str, Any]:
         "intra_op_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY"),
+        "mkl_cbwr_env": os.environ.get("MKL_CBWR"),
         **torch_blas(),
         "numpy_blas": numpy_blas(),
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),

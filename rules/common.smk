@@ -66,7 +66,7 @@ try:
 except LedgerError as exc:
     raise WorkflowError(str(exc)) from None
 # A second numeric environment's workflow directory (e.g. results-numerics/default, run with
-# ATEN_CPU_CAPABILITY=default): verdicts that differ there are reported fragile. Empty: none.
+# ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE): verdicts that differ there are reported fragile. Empty: none.
 NUMERICS_REFERENCE = config.get("numerics_reference") or ""
 
 # Rules call `python -m repro`; with --use-conda the env has the dependencies, the package comes from here.

@@ -275,3 +275,25 @@ def test_list_and_check_in_a_terminal_are_rich_tables(tmp_path, capsys, monkeypa
     err = _plain(capsys.readouterr().err)
     assert "1 problem(s) in claim files" in err and "┃ file " in err and "edited-claim.yaml" in err
     assert "1 problem(s) in claim files:" not in err  # the table, not the piped text
+
+
+def test_numerics_runs_the_workflow_again_with_torch_and_mkl_on_their_portable_paths(tmp_path, monkeypatch, capsys):
+    """`repro numerics` sets both the kernels torch dispatches to and the code path MKL's BLAS takes (which, left to
+    itself, MKL picks by CPU), so the fragility check covers the difference between two machines' BLAS too."""
+    calls = []
+
+    def fake_run(cmd, env, check):
+        calls.append((cmd, env))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    assert main(["numerics", "--scale", "ci", "--out", str(tmp_path)]) == 0
+    assert main(["numerics", "--scale", "ci", "--out", str(tmp_path), "--mkl-cbwr", "", "--capability", "avx2"]) == 0
+
+    (cmd, env), (_, left) = calls
+    assert (env["ATEN_CPU_CAPABILITY"], env["MKL_CBWR"]) == ("default", "COMPATIBLE")
+    assert cmd[cmd.index("-d") + 1] == str(tmp_path / "default") and "results/verdicts-ci.tsv" in cmd
+    assert left["ATEN_CPU_CAPABILITY"] == "avx2" and "MKL_CBWR" not in left
+    assert "ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE " in capsys.readouterr().err

@@ -131,10 +131,11 @@ def test_environment_records_the_numeric_environment_in_effect(tmp_path, monkeyp
     import torch
 
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
     record = run_arm(make_run("planted", "ci", 0, {"plant": "crash"}), tmp_path / "run.json", threads=1)
     env = record["environment"]
     assert env["threads"] == env["intra_op_threads"] == torch.get_num_threads() == 1
-    assert env["aten_cpu_capability_env"] == "default"
+    assert env["aten_cpu_capability_env"] == "default" and env["mkl_cbwr_env"] == "COMPATIBLE"
     assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     shown = torch.__config__.show()
     assert f"BLAS_INFO={env['torch_blas']}," in shown and f"LAPACK_INFO={env['torch_lapack']}," in shown
@@ -144,9 +145,10 @@ def test_environment_records_the_numeric_environment_in_effect(tmp_path, monkeyp
     if cpuinfo.is_file() and "model name" in cpuinfo.read_text():
         assert env["cpu"] in cpuinfo.read_text() and env["cpu"]
     monkeypatch.delenv("ATEN_CPU_CAPABILITY")
+    monkeypatch.delenv("MKL_CBWR")
     with_four = environment(threads=4)
     assert with_four["threads"] == 4 and with_four["intra_op_threads"] == 1  # what is in effect, not what was asked
-    assert with_four["aten_cpu_capability_env"] is None
+    assert with_four["aten_cpu_capability_env"] is None and with_four["mkl_cbwr_env"] is None
 
 
 def test_recording_stays_off_torch_dynamo():

@@ -142,8 +142,9 @@ def cmd_numerics(args) -> int:
         f"claims={claims_path(args).resolve()}",
         f"papers={Path(args.papers).resolve()}",
     ]
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": args.capability}
-    print(f"ATEN_CPU_CAPABILITY={args.capability} {' '.join(cmd)}", file=sys.stderr)
+    numeric = {"ATEN_CPU_CAPABILITY": args.capability, **({"MKL_CBWR": args.mkl_cbwr} if args.mkl_cbwr else {})}
+    env = {**os.environ, **numeric}
+    print(f"{' '.join(f'{k}={v}' for k, v in numeric.items())} {' '.join(cmd)}", file=sys.stderr)
     code = subprocess.run(cmd, env=env, check=False).returncode
     if code == 0:
         print(
@@ -250,13 +251,21 @@ def add_numerics(sub) -> None:
         sub,
         "numerics",
         "run a scale's workflow again under a second numeric environment (fragility check)",
-        "Run a scale's workflow again in another directory with ATEN_CPU_CAPABILITY set; then decide with "
-        "`--config numerics_reference=<that directory>`: a verdict that differs there is fragile.",
+        "Run a scale's workflow again in another directory with ATEN_CPU_CAPABILITY (torch's own kernels) and MKL_CBWR "
+        "(MKL's BLAS code path, which differs between CPUs: the same run's last bits differ between an AMD and an "
+        "Intel machine) set; then decide with `--config numerics_reference=<that directory>`: a verdict that differs "
+        "there is fragile.",
     )
     claims_option(p)
     scale_option(p)
     p.add_argument(
         "--capability", default="default", help="ATEN_CPU_CAPABILITY for every job (default: default, no SIMD)"
+    )
+    p.add_argument(
+        "--mkl-cbwr",
+        default="COMPATIBLE",
+        help="MKL_CBWR for every job (default: COMPATIBLE, MKL's SSE2 path, the same on every x86 CPU; '' leaves "
+        "MKL to pick its path by CPU)",
     )
     p.add_argument("--out", default="results-numerics", help="parent of the second workflow directory")
     p.add_argument("--papers", default="papers", help="paper text cache")
