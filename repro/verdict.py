@@ -137,21 +137,36 @@ def apply_multiplicity(verdict: Verdict, family: list[Verdict] | list[Mapping[st
 
 
 def apply_numerics(verdict: Verdict, reference: Verdict | None, label: str) -> None:
-    """A verdict that differs under a second numeric environment (e.g. ``ATEN_CPU_CAPABILITY=default``) is fragile:
-    it rests on floating-point details, not on the evidence, so it is neither verified nor falsified.
-    ``reference``: the same claim's decision from the workflow run in that environment (None: not run there)."""
+    """A verdict that differs under a second numeric environment (e.g. ``ATEN_CPU_CAPABILITY=default
+    MKL_CBWR=COMPATIBLE``) is fragile: it rests on floating-point details, not on the evidence, so it is neither
+    verified nor falsified. Both levels are compared: the claim's decision (gates 1–7), and its verdict after
+    multiplicity, which can differ on its own when the Holm-adjusted p-value crosses α because other claims of the
+    paper moved. ``verdict``: this claim after multiplicity; ``reference``: the same claim's verdict from the workflow
+    run in that environment (its ``decided`` is its decision; None: not run there)."""
     if reference is None:
         verdict.numerics = Numerics(reference=label, reference_verdict=None, fragile=False)
         return
-    here = verdict.decided
-    fragile = reference.verdict != here
-    verdict.numerics = Numerics(reference=label, reference_verdict=reference.verdict, fragile=fragile)
-    verdict.add_gate("numerics", not fragile, f"{here} here, {reference.verdict} under {label}")
+    here = (verdict.decided or verdict.verdict, verdict.verdict)
+    there = (reference.decided or reference.verdict, reference.verdict)
+    fragile = here != there
+    verdict.numerics = Numerics(
+        reference=label, reference_verdict=there[1], reference_decided=there[0], verdict_here=here[1], fragile=fragile
+    )
+    if here[0] != there[0]:
+        detail = f"decided {here[0]} here, {there[0]} under {label}"
+    elif fragile:
+        detail = (
+            f"{here[1]} here, {there[1]} under {label}: decided {here[0]} in both, but not the same after Holm over "
+            "the paper's claims"
+        )
+    else:
+        detail = f"{here[1]} here and under {label}"
+    verdict.add_gate("numerics", not fragile, detail)
     if fragile and verdict.verdict in ("verified", "falsified"):
         verdict.finish(
             "inconclusive",
-            f"fragile: {here} here but {reference.verdict} under {label} (same code, other floating-point "
-            f"kernels), so the verdict rests on numerics, not on the evidence. Here: {verdict.reason}",
+            f"fragile: {detail} (same code, other floating-point kernels), so the verdict rests on numerics, not on "
+            f"the evidence. Here: {verdict.reason}",
             "numerics",
         )
 
@@ -165,7 +180,7 @@ def finalize_verdict(
 ) -> Verdict:
     """The verdict from a claim's decision: Holm over its paper's reproduction claims at the scale (``family``, its
     members' decisions), the preregistration status of its rule (repro.ledger.RuleStatus.as_dict plus ``rule``
-    and, when changed, ``diff``) and, if a second numeric environment was run, that environment's decision."""
+    and, when changed, ``diff``) and, if a second numeric environment was run, the claim's verdict there."""
     verdict = decision.model_copy(deep=True)
     verdict.decided = decision.verdict
     if verdict.kind == "reproduction" and verdict.verdict != "not_run":

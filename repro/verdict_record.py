@@ -175,11 +175,16 @@ class Multiplicity(Record):
 
 
 class Numerics(Record):
-    """The same claim's decision under a second numeric environment (``repro.verdict.apply_numerics``)."""
+    """The same claim under a second numeric environment (``repro.verdict.apply_numerics``): its decision there
+    (``reference_decided``) and its verdict there after multiplicity (``reference_verdict``), against this claim's
+    verdict after multiplicity here (``verdict_here``). Records written before verdicts were compared hold the
+    decision there in ``reference_verdict`` and neither of the other two."""
 
     reference: str
     reference_verdict: str | None
     fragile: bool
+    reference_decided: str | None = None
+    verdict_here: str | None = None
 
 
 class ClaimFile(Record):

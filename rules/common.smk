@@ -327,10 +327,11 @@ def rule_flag(wildcards):
 
 
 def numerics_reference(wildcards):
-    """This claim's decision from the workflow run under a second numeric environment (config numerics_reference)."""
+    """This claim's verdict (its decision and its verdict after multiplicity) from the workflow run under a second
+    numeric environment (config numerics_reference)."""
     if not NUMERICS_REFERENCE:
         return []
-    return [str(Path(NUMERICS_REFERENCE) / f"results/decisions/{wildcards.scale}/{wildcards.claim}.json")]
+    return [str(Path(NUMERICS_REFERENCE) / f"results/verdicts/{wildcards.scale}/{wildcards.claim}.json")]
 
 
 def numerics_reference_args(wildcards):

@@ -88,11 +88,36 @@ def test_holm_turns_a_borderline_verified_into_inconclusive():
 
 def test_a_verdict_that_flips_under_other_numerics_is_fragile():
     v = _decision("a", "falsified", 0.9, 0.01, decided="falsified")
-    apply_numerics(v, _decision("a", "inconclusive", 0.9, 0.01), "default")
+    apply_numerics(v, _decision("a", "inconclusive", 0.9, 0.01, decided="inconclusive"), "default")
     assert v.verdict == "inconclusive" and v.gate == "numerics" and v.numerics.fragile and v.fragile
+    assert v.gates[-1].detail == "decided falsified here, inconclusive under default"
     stable = _decision("b", "falsified", 0.9, 0.01, decided="falsified")
-    apply_numerics(stable, _decision("b", "falsified", 0.9, 0.01), "default")
+    apply_numerics(stable, _decision("b", "falsified", 0.9, 0.01, decided="falsified"), "default")
     assert stable.verdict == "falsified" and not stable.numerics.fragile
+
+
+def test_a_verdict_that_flips_at_the_multiplicity_gate_under_other_numerics_is_fragile():
+    """The same decision in both environments, but there the paper's other claims moved and the Holm-adjusted p
+    crossed α (seen at ci: a Rollout-GDRO claim falsified at adjusted p 0.036 here, inconclusive at 0.066 under
+    ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE)."""
+    family_here = [_decision("a", "falsified", 0.99, 0.012), _decision("b", "falsified", 0.99, 0.02)]
+    family_there = [_decision("a", "falsified", 0.99, 0.03), _decision("b", "falsified", 0.99, 0.04)]
+    here, there = (family_here[0].model_copy(deep=True), family_there[0].model_copy(deep=True))
+    for v, family in ((here, family_here), (there, family_there)):
+        v.decided = v.verdict
+        apply_multiplicity(v, family)
+    assert (here.verdict, there.verdict) == ("falsified", "inconclusive")
+
+    apply_numerics(here, there, "default")
+    assert here.verdict == "inconclusive" and here.gate == "numerics" and here.fragile
+    assert (here.numerics.reference_decided, here.numerics.reference_verdict) == ("falsified", "inconclusive")
+    assert here.numerics.verdict_here == "falsified"
+    assert "decided falsified in both, but not the same after Holm" in here.reason
+    same = family_here[0].model_copy(deep=True)
+    same.decided = same.verdict
+    apply_multiplicity(same, family_here)
+    apply_numerics(same, here.model_copy(update={"verdict": "falsified"}), "default")
+    assert same.verdict == "falsified" and not same.fragile
 
 
 def test_claims_check_warns_when_the_seeds_cannot_detect_the_margin(tmp_path, capsys):

@@ -234,14 +234,17 @@ def test_editing_an_expectation_redecides_it_and_flags_the_change(planted_workfl
 
 def test_a_second_numeric_environment_marks_flipped_verdicts_fragile(planted_workflow, tmp_path, monkeypatch):
     """With numerics_reference, a verdict whose decision differs in the other environment is fragile: inconclusive,
-    flagged in the summary, and `--fail-on fragile` fails. (The reference here is doctored: one decision flipped.)"""
+    flagged in the summary, and `--fail-on fragile` fails. (The reference here is doctored: one verdict flipped,
+    its decision with it.)"""
     from repro.cli import main
 
     workdir, claims = planted_workflow
     reference = tmp_path / "default"
-    shutil.copytree(workdir / "results/decisions", reference / "results/decisions")
-    flipped = reference / "results/decisions/ci/planted-absurd-margin.json"
-    flipped.write_text(json.dumps({**json.loads(flipped.read_text()), "verdict": "inconclusive"}))
+    shutil.copytree(workdir / "results/verdicts", reference / "results/verdicts")
+    flipped = reference / "results/verdicts/ci/planted-absurd-margin.json"
+    flipped.write_text(
+        json.dumps({**json.loads(flipped.read_text()), "verdict": "inconclusive", "decided": "inconclusive"})
+    )
     monkeypatch.chdir(workdir)
     try:
         snakemake(workdir, VERDICTS, claims=claims, config={"numerics_reference": str(reference)})

@@ -238,7 +238,11 @@ def add_finalize(sub) -> None:
         default="",
         help="the paper's Holm family at the scale (results/families/<scale>/<paper>.json); default: the claim alone",
     )
-    p.add_argument("--reference", default="", help="this claim's decision under a second numeric environment")
+    p.add_argument(
+        "--reference",
+        default="",
+        help="this claim's verdict JSON from the workflow run under a second numeric environment",
+    )
     p.add_argument("--reference-label", default=None, help="name of the second numeric environment")
     p.add_argument("--out-json", required=True, help="verdict JSON to write")
     p.add_argument("--out-card", required=True, help="verdict card to write (markdown)")
