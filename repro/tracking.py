@@ -191,19 +191,18 @@ def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
+RECEIPT_MAPS = ("experiments", "review", "claims", "training")
+"""A receipt's maps (arXiv id or claim id -> MLflow id or link); its other fields are the store, scale and counts."""
+
+
+def _empty_receipt(uri: str, scale: str) -> dict[str, Any]:
+    return {"uri": uri, "scale": scale, **{part: {} for part in RECEIPT_MAPS}, "created": 0, "unchanged": 0}
+
+
 def sync(verdict_files: list[Path], scale: str, uri: str) -> dict[str, Any]:
     """Write verdicts and their training runs to MLflow. Returns a receipt (ids and counts). A store that cannot be
     reached or written within the bounds (module docstring) raises :class:`TrackingError`."""
-    receipt: dict[str, Any] = {
-        "uri": uri,
-        "scale": scale,
-        "experiments": {},
-        "review": {},
-        "claims": {},
-        "training": {},
-        "created": 0,
-        "unchanged": 0,
-    }
+    receipt = _empty_receipt(uri, scale)
     by_paper: dict[str, list[tuple[Path, Verdict]]] = defaultdict(list)
     for path in verdict_files:
         v = as_verdict(read_json(path))
@@ -222,15 +221,14 @@ def join_receipts(paths: list[Path]) -> dict[str, Any]:
     for path in paths:
         receipt = read_json(path)
         if not joined:
-            joined = {**receipt, **{k: dict(receipt[k]) for k in ("experiments", "review", "claims", "training")}}
-            continue
+            joined = _empty_receipt(receipt["uri"], receipt["scale"])
         for field in ("uri", "scale"):
             if receipt[field] != joined[field]:
                 raise ValueError(
                     f"{path}: {field}: {receipt[field]!r}, but {paths[0]} has {joined[field]!r}: the papers' receipts "
                     "must come from one store and scale (run the workflow again: it re-syncs the stale one)"
                 )
-        for part in ("experiments", "review", "claims", "training"):
+        for part in RECEIPT_MAPS:
             joined[part].update(receipt[part])
         joined["created"] += receipt["created"]
         joined["unchanged"] += receipt["unchanged"]

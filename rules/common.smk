@@ -313,11 +313,21 @@ def _paper_id(claim):
     return claim.paper.arxiv.split("v")[0]
 
 
-HOLM_FAMILIES = {}
-"""Paper (arXiv id without version) -> its reproduction claims that run at this scale, sorted: built once."""
-for _id, _plan in sorted(PLAN.claims.items()):
-    if _plan.loaded.claim.kind == "reproduction" and _plan.not_run is None:
-        HOLM_FAMILIES.setdefault(_paper_id(_plan.loaded.claim), []).append(_id)
+PAPER_CLAIMS = {}
+"""Paper (arXiv id without version) -> all its claims, sorted: one MLflow experiment, written by one job."""
+for _id in sorted(PLAN.claims):
+    PAPER_CLAIMS.setdefault(_paper_id(PLAN.claims[_id].loaded.claim), []).append(_id)
+
+
+def _holm_member(claim_id):
+    plan = PLAN.claims[claim_id]
+    return plan.loaded.claim.kind == "reproduction" and plan.not_run is None
+
+
+HOLM_FAMILIES = {
+    paper: members for paper, claims in PAPER_CLAIMS.items() if (members := list(filter(_holm_member, claims)))
+}
+"""Paper -> its reproduction claims that run at this scale, sorted: one Holm family, built once."""
 
 
 def rule_flag(wildcards):
@@ -342,19 +352,17 @@ def numerics_reference_args(wildcards):
     return f"--reference {shlex.quote(files[0])} --reference-label {shlex.quote(label)}"
 
 
+def _verdicts(scale, claim_ids):
+    return [f"results/verdicts/{scale}/{claim_id}.json" for claim_id in claim_ids]
+
+
 def verdict_files(wildcards):
-    return [f"results/verdicts/{wildcards.scale}/{claim_id}.json" for claim_id in sorted(PLAN.claims)]
-
-
-PAPER_CLAIMS = {}
-"""Paper (arXiv id without version) -> all its claims, sorted: one MLflow experiment, written by one job."""
-for _id in sorted(PLAN.claims):
-    PAPER_CLAIMS.setdefault(_paper_id(PLAN.claims[_id].loaded.claim), []).append(_id)
+    return _verdicts(wildcards.scale, sorted(PLAN.claims))
 
 
 def paper_verdict_files(wildcards):
     """The verdicts of one paper's claims: what its MLflow experiment is written from (rule track_mlflow)."""
-    return [f"results/verdicts/{wildcards.scale}/{claim_id}.json" for claim_id in PAPER_CLAIMS[wildcards.paper]]
+    return _verdicts(wildcards.scale, PAPER_CLAIMS[wildcards.paper])
 
 
 def mlflow_receipts(wildcards):
