@@ -170,14 +170,20 @@ def _figure_with_profiles(plt, v: Verdict):
         rows, PROFILE_COLUMNS, wspace=0.12, hspace=0.32, top=frac(bottom_h - 0.6), bottom=frac(0.45), **sides
     )
     grid = grid_spec.subplots(sharex=True, sharey=True, squeeze=False).ravel()
+    # The shared limits are set once from the data, and each panel's title sits at a fixed height: autoscaling
+    # after every line and band, and placing titles by the tick labels' extents, were most of this figure's time.
+    lines = [line for name, panel in panels for line in v.profiles[name]["panels"][panel].values()]
+    grid[0].set_autoscale_on(False)
+    grid[0].set_xlim(*_padded([line["x"] for line in lines]))
+    grid[0].set_ylim(*_padded([line[k] for line in lines for k in ("mean", "lo", "hi")]))
+    grid[0].locator_params(nbins=4)
     arm_colors = {arm: plt.get_cmap("tab10")(i % 10) for i, arm in enumerate(v.arms)}
     for ax, (name, panel) in zip(grid, panels, strict=False):
-        profile = v.profiles[name]
-        for arm, line in profile["panels"][panel].items():
+        for arm, line in v.profiles[name]["panels"][panel].items():
             ax.plot(line["x"], line["mean"], marker="o", ms=2.5, lw=1.2, color=arm_colors[arm], label=arm)
             if all(lo is not None for lo in line["lo"]):
                 ax.fill_between(line["x"], line["lo"], line["hi"], color=arm_colors[arm], alpha=0.12, lw=0)
-        ax.set_title(panel, fontsize=7)
+        ax.set_title(panel, fontsize=7, y=1.0, pad=3)
         ax.tick_params(labelsize=6)
     for ax in grid[len(panels) :]:
         ax.axis("off")
@@ -190,3 +196,11 @@ def _figure_with_profiles(plt, v: Verdict):
         frameon=False,
     )  # fmt: skip
     return fig, axes
+
+
+def _padded(series) -> tuple[float, float]:
+    """The range of ``series`` (lists of numbers; None and non-finite skipped) with matplotlib's default 5 % margins."""
+    values = [x for xs in series for x in xs if x is not None and math.isfinite(x)]
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5
+    return lo - pad, hi + pad

@@ -150,3 +150,37 @@ def test_the_profile_figure_is_laid_out_without_overlaps(evidence):
             assert not any(box.overlaps(b) for b in boxes), artist  # nor their titles and tick labels
     finally:
         plt.close(fig)
+
+
+def test_every_profile_line_and_band_lies_inside_the_shared_limits(evidence):
+    """The panels share limits set once from the data (no autoscaling per artist): no mean, lower or upper bound of
+    any arm in any panel falls outside them, with a margin on each side, and the limits follow the data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from repro import plots
+    from repro.verdict_record import as_verdict
+
+    verdict = _verdict(evidence)
+    profile = verdict["profiles"]["r1_by_perturbation"]
+    panel = next(iter(profile["panels"].values()))
+    wide = {
+        arm: {**line, "hi": [h + 5.0 for h in line["hi"]], "x": [x - 3 for x in line["x"]]}
+        for arm, line in panel.items()
+    }
+    profile["panels"] = {"narrow": panel, "wide": wide}
+    fig = plots._plot_effect(plt, as_verdict(verdict), "black")
+    try:
+        grid = [ax for ax in fig.axes[2:] if ax.axison]
+        assert len(grid) == 2
+        lines = [line for p in profile["panels"].values() for line in p.values()]
+        xs = [x for line in lines for x in line["x"]]
+        ys = [y for line in lines for k in ("mean", "lo", "hi") for y in line[k] if y is not None]
+        for ax in grid:
+            (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+            assert x0 < min(xs) and max(xs) < x1 and y0 < min(ys) and max(ys) < y1
+            assert max(ys) + 5 > y1  # from the data, not a fixed range
+    finally:
+        plt.close(fig)
