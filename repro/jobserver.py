@@ -25,6 +25,7 @@ runs in another environment or another copy of the package, the job process does
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import select
@@ -55,11 +56,11 @@ SERVED = frozenset(
         "holm-family",
         "finalize",
         "summarize",
+        "track",
         "track-receipt",
     }
 )
-"""Verbs handed to the server: the rule verbs dominated by import time (``track`` keeps its own process: one job per
-paper, and mlflow stays out of the server)."""
+"""Verbs handed to the server: the rule verbs, each dominated by import time in a process of its own."""
 _HEADER = struct.Struct("!Q")
 PACKAGE = Path(__file__).resolve().parent
 """The project's package: its files' digest decides whether a fork may keep the modules the server imported."""
@@ -235,12 +236,21 @@ def serve(socket_path: str, parent: int) -> int:
             if not ready:
                 continue
             conn, _ = listener.accept()
+            try:
+                fds, request = _receive(conn)
+            except (OSError, ValueError) as exc:
+                print(f"repro job server: dropped a client whose request could not be read: {exc}", flush=True)
+                conn.close()
+                continue
+            load_on_demand(request["argv"][:1])
             sys.stdout.flush()
             sys.stderr.flush()
             if os.fork() == 0:
                 listener.close()
-                _work(conn, identity, parent, digest)  # never returns
+                _work(conn, fds, request, identity, parent, digest)  # never returns
             conn.close()
+            for fd in fds:
+                os.close(fd)
     finally:
         listener.close()
         Path(socket_path).unlink(missing_ok=True)
@@ -262,7 +272,41 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
-def _work(conn: socket.socket, identity: dict[str, str], workflow: int, digest: str) -> None:
+def _receive(conn: socket.socket) -> tuple[list[int], dict]:
+    """Read a client's request in the server: its stdout/stderr descriptors and its arguments, directory, environment
+    and identity (:func:`run_on_server` sends them as soon as it connects; one that does not within 10 s is
+    dropped). The server reads the verb before it forks, to load what that verb needs (:func:`load_on_demand`)."""
+    conn.settimeout(10.0)
+    try:
+        _, fds, _, _ = socket.recv_fds(conn, 1, 2)
+        try:
+            if len(fds) != 2:
+                raise ValueError(f"{len(fds)} file descriptors, not 2 (stdout, stderr)")
+            (size,) = _HEADER.unpack(_read_exact(conn, _HEADER.size))
+            request = json.loads(_read_exact(conn, size))
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+    finally:
+        conn.settimeout(None)
+    return fds, request
+
+
+def load_on_demand(verb: list[str]) -> None:
+    """Import, in the server, the libraries the verb needs that the warm-up leaves out (:data:`repro.jobwarm.
+    ON_DEMAND`: mlflow for ``track``), so that its first job pays for them and the later ones do not."""
+    from repro.jobwarm import ON_DEMAND
+
+    names = [name for name in ON_DEMAND.get(verb[0] if verb else "", ()) if name not in sys.modules]
+    for name in names:
+        with contextlib.suppress(Exception):  # what fails here fails again in the fork, which reports it
+            importlib.import_module(name)
+    if names:
+        print(f"repro job server: loaded for {verb[0]}: {', '.join(names)}", flush=True)
+
+
+def _work(conn: socket.socket, fds: list[int], request: dict, identity: dict[str, str], workflow: int, digest: str):
     """In the fork: take over the job's descriptors, directory and environment, run its verb, report, exit. The
     project's modules the server imported are dropped first when the package's files no longer match ``digest``
     (:func:`_package_digest`), so the job imports them as they are now.
@@ -276,9 +320,6 @@ def _work(conn: socket.socket, identity: dict[str, str], workflow: int, digest: 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     code = 1
     try:
-        _, fds, _, _ = socket.recv_fds(conn, 1, 2)
-        (size,) = _HEADER.unpack(_read_exact(conn, _HEADER.size))
-        request = json.loads(_read_exact(conn, size))
         if request["identity"] != identity:
             print(f"fork {os.getpid()}: refused a client of {request['identity']}", flush=True)
             conn.sendall(b"REFUSED\n")

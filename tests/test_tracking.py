@@ -3,6 +3,7 @@ duplicates; works with the default SQLite store and with a tracking server."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from repro.tracking import count_runs, sync
+
+from .conftest import ROOT
 
 pytestmark = pytest.mark.workflow
 
@@ -125,3 +128,32 @@ def test_tracking_server(planted_workflow, monkeypatch, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_mlflow_is_loaded_by_the_job_server_for_the_first_track_job_only(planted_workflow, tmp_path):
+    """The server's warm-up leaves mlflow out (most jobs never use it); the server imports it before it forks the
+    first ``track`` job and keeps it, so each later paper's sync starts warm. A served sync writes what the job's
+    own process writes."""
+    from .test_jobserver import _forks, _repro, _start
+
+    workdir, _ = planted_workflow
+    verdict = str(_verdicts(workdir)[0])
+    log = tmp_path / "job_server.log"
+    jobs, path = _start(log, ROOT)
+    try:
+        assert "loaded for" not in log.read_text()
+        receipts = []
+        for name, socket_path in (("first", path), ("second", path), ("own", None)):
+            out = tmp_path / f"{name}.json"
+            args = ["track", "--scale", "ci", "--uri", f"sqlite:///{tmp_path / name}.db", "--out", str(out), verdict]
+            proc = _repro(args, workdir, socket_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            output, _ = proc.communicate(timeout=120)
+            assert proc.returncode == 0, output
+            receipt = json.loads(out.read_text())  # MLflow's run ids are random: compare what was written
+            receipts.append({k: sorted(v) if isinstance(v, dict) else v for k, v in receipt.items() if k != "uri"})
+        loaded = re.findall(r"^repro job server: loaded for track: (.*)$", log.read_text(), re.MULTILINE)
+        assert len(loaded) == 1 and "mlflow" in loaded[0].split(", "), log.read_text()
+        assert [rest for _, rest in _forks(log)].count(f"repro track in {workdir}") == 2
+        assert receipts[0] == receipts[1] == receipts[2] and receipts[0]["created"] > 0
+    finally:
+        jobs.stop()
