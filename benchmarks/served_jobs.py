@@ -5,15 +5,19 @@ finalize); each runs in a fork of the job server (repro/jobserver.py), so what a
 is paid once per job. This benchmark replays those jobs on a finished workflow's results, in a temporary copy of
 its folder, in forks of two servers started in this process, alternating:
 
-    reference   the server's warm-up without the table contracts' schemas, pandera's backends, Pillow's plugins
-                and the modules jobs load lazily (pyarrow.dataset, matplotlib's Agg backend): the warm-up before
-                they were added
+    reference   the server's warm-up without the table contracts' schemas, pandera's backends, Pillow's plugins,
+                the modules jobs load lazily (pyarrow.dataset, matplotlib's Agg backend) and the frozen heap
+                (repro.jobwarm.freeze_heap): the warm-up before they were added
     warm        the server's warm-up as it is
 
 and reports each verb's total seconds, and the ratio warm / reference. It also times a served job's own process
 (``python -m repro``'s client imports) against one that imports the command line first.
 
-    python benchmarks/served_jobs.py [--workdir .] [--rounds 2]
+``--reference unfrozen`` compares with the warm-up as it is but without freezing the heap. ``--after track`` replays
+both as after the server forked the first MLflow sync, which loads mlflow into it (repro.jobwarm.ON_DEMAND): without
+a frozen heap, that made later jobs' forks meet a full garbage collection.
+
+    python benchmarks/served_jobs.py [--workdir .] [--rounds 2] [--reference unfrozen] [--after track]
 
 ``--workdir`` must hold a finished ci workflow (``snakemake --cores all``): its ``results`` are copied, not changed.
 """
@@ -61,16 +65,20 @@ def job_commands(workdir: Path) -> list[list[str]]:
     return sorted(commands, key=lambda argv: VERBS.index(argv[0]))
 
 
-def _server(variant: str, commands: list[list[str]], workdir: Path, report: int) -> None:
-    """In a forked child: warm up like the job server (``variant``), run every job in a fork of it, write the
-    per-verb seconds to ``report`` and exit."""
-    from repro import jobwarm
+def _server(variant: str, commands: list[list[str]], workdir: Path, report: int, on_demand: str) -> None:
+    """In a forked child: warm up like the job server (``variant``), load what it loads for the ``on_demand`` verb's
+    first job (if any), run every job in a fork of it, write the per-verb seconds to ``report`` and exit."""
+    from repro import jobserver, jobwarm
 
+    if variant != "warm":
+        jobwarm.freeze_heap = lambda: 0
     if variant == "reference":
         jobwarm.PRELOAD = tuple(name for name in jobwarm.PRELOAD if name not in LAZY)
         jobwarm._warm_tables = lambda: 0
         jobwarm._image_plugins = lambda: None
     jobwarm.warm_up()
+    if on_demand:
+        jobserver.load_on_demand([on_demand])
     from repro.cli import dispatch
 
     os.chdir(workdir)
@@ -95,13 +103,13 @@ def _server(variant: str, commands: list[list[str]], workdir: Path, report: int)
     os._exit(0)
 
 
-def replay(variant: str, commands: list[list[str]], workdir: Path) -> dict:
+def replay(variant: str, commands: list[list[str]], workdir: Path, on_demand: str = "") -> dict:
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read)
         try:
-            _server(variant, commands, workdir, write)
+            _server(variant, commands, workdir, write, on_demand)
         finally:
             os._exit(1)
     os.close(write)
@@ -127,6 +135,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default=str(ROOT), help="a folder holding a finished ci workflow")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of the two warm-ups")
+    parser.add_argument(
+        "--reference",
+        choices=("reference", "unfrozen"),
+        default="reference",
+        help="what the warm-up is compared with: the warm-up before its later parts (default), or as it is but with "
+        "the heap left unfrozen",
+    )
+    parser.add_argument(
+        "--after",
+        default="",
+        metavar="VERB",
+        help="replay as after the server forked this verb's first job (track: with mlflow loaded in the server)",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "served_jobs.json"))
     args = parser.parse_args()
     source = Path(args.workdir).resolve()
@@ -146,7 +167,7 @@ def main() -> int:
         runs: dict[str, list[dict]] = {"reference": [], "warm": []}
         for round_ in range(args.rounds):
             for variant in ("reference", "warm"):
-                result = replay(variant, commands, work)
+                result = replay(args.reference if variant == "reference" else variant, commands, work, args.after)
                 if result["failed"]:
                     raise SystemExit(f"{result['failed']} job(s) failed in the {variant} replay")
                 runs[variant].append(result["seconds"])
@@ -155,7 +176,9 @@ def main() -> int:
         light = client_ms(work, "import repro.jobserver")
         heavy = client_ms(work, "import repro.jobserver, repro.cli")
         bare = client_ms(work, "pass")
-    report = {"jobs": counts, "per_verb_s": {}, "client_ms": {"python": bare, "served": light, "with_cli": heavy}}
+    clients = {"python": bare, "served": light, "with_cli": heavy}
+    report = {"reference": args.reference, "after": args.after or None, "jobs": counts, "client_ms": clients}
+    report["per_verb_s"] = {}
     for verb in VERBS:
         ref = statistics.median(r[verb] for r in runs["reference"])
         warm = statistics.median(r[verb] for r in runs["warm"])

@@ -25,6 +25,7 @@ runs in another environment or another copy of the package, the job process does
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -223,8 +224,8 @@ def serve(socket_path: str, parent: int) -> int:
     listener.listen(64)
     os.rename(socket_path + ".tmp", socket_path)  # clients see a listening socket or none
     print(
-        f"repro job server {os.getpid()}: preloaded {len(PRELOAD)} modules and {project_modules} of the project's,"
-        f" listening on {socket_path}",
+        f"repro job server {os.getpid()}: preloaded {len(PRELOAD)} modules and {project_modules} of the project's"
+        f" ({gc.get_freeze_count()} objects frozen), listening on {socket_path}",
         flush=True,
     )
     try:
@@ -296,14 +297,15 @@ def _receive(conn: socket.socket) -> tuple[list[int], dict]:
 def load_on_demand(verb: list[str]) -> None:
     """Import, in the server, the libraries the verb needs that the warm-up leaves out (:data:`repro.jobwarm.
     ON_DEMAND`: mlflow for ``track``), so that its first job pays for them and the later ones do not."""
-    from repro.jobwarm import ON_DEMAND
+    from repro.jobwarm import ON_DEMAND, freeze_heap
 
     names = [name for name in ON_DEMAND.get(verb[0] if verb else "", ()) if name not in sys.modules]
     for name in names:
         with contextlib.suppress(Exception):  # what fails here fails again in the fork, which reports it
             importlib.import_module(name)
     if names:
-        print(f"repro job server: loaded for {verb[0]}: {', '.join(names)}", flush=True)
+        frozen = freeze_heap()
+        print(f"repro job server: loaded for {verb[0]}: {', '.join(names)} ({frozen} objects frozen)", flush=True)
 
 
 def _work(conn: socket.socket, fds: list[int], request: dict, identity: dict[str, str], workflow: int, digest: str):
