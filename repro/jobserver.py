@@ -7,7 +7,8 @@ Every rule calls ``python -m repro <verb>``, and a ci-scale workflow is about 30
 weights and verdicts). When the workflow executes jobs on this machine it starts one server (rules/common.smk,
 ``onstart``) that imports :data:`repro.jobwarm.PRELOAD` and listens on a Unix socket in a private temporary folder.
 A job's ``repro`` process, for the verbs in :data:`SERVED`, connects and hands over its stdout/stderr file descriptors,
-working directory, environment and arguments; the server forks; the fork takes them over and runs exactly what the
+working directory, environment and arguments; the server reads them, loads what the verb needs beyond its warm-up
+(:data:`repro.jobwarm.ON_DEMAND`) and forks; the fork takes them over and runs exactly what the
 job's own process would (:func:`repro.cli.dispatch`), then reports its exit status. The job process waits, forwards
 SIGINT/SIGTERM/SIGHUP to the fork and exits with its status; a fork whose job process disappears terminates itself.
 
@@ -285,6 +286,8 @@ def _receive(conn: socket.socket) -> tuple[list[int], dict]:
                 raise ValueError(f"{len(fds)} file descriptors, not 2 (stdout, stderr)")
             (size,) = _HEADER.unpack(_read_exact(conn, _HEADER.size))
             request = json.loads(_read_exact(conn, size))
+            if not isinstance(request, dict) or not isinstance(request.get("argv"), list):
+                raise ValueError("the request is not an object with an argument list")
         except BaseException:
             for fd in fds:
                 os.close(fd)

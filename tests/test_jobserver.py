@@ -154,6 +154,23 @@ def test_a_client_of_another_environment_is_refused(server):
     assert any(rest.startswith("refused a client") for _, rest in _forks(log))
 
 
+def test_a_malformed_request_is_dropped_and_the_server_serves_on(server, tmp_path):
+    """The server reads each request before it forks (to load what its verb needs): a request that is not an object
+    with an argument list, or that is not JSON, is dropped with a line in its log, and the next job is served."""
+    path, log = server
+    for body in (json.dumps(["status"]).encode(), b"{not json"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(path)
+            socket.send_fds(conn, [b"F"], [sys.stdout.fileno(), sys.stderr.fileno()])
+            conn.sendall(_HEADER.pack(len(body)) + body)
+            assert conn.makefile().readline() == ""  # closed without an answer
+    assert log.read_text().count("dropped a client whose request could not be read") >= 2
+    proc = _repro(["decide", "--scale", "ci"], tmp_path, path, stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "--claim" in err
+    assert f"repro decide in {tmp_path}" in [rest for _, rest in _forks(log)]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_job_kills_its_fork_and_leaves_no_run_json(server, tmp_path, signum):
     path, log = server
