@@ -26,7 +26,6 @@ runs in another environment or another copy of the package, the job process does
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib
 import json
 import os
@@ -209,7 +208,7 @@ def serve(socket_path: str, parent: int) -> int:
     digest = _package_digest()  # before the rest of the project is read: an edit from here on is seen by the forks
     from repro.jobwarm import PRELOAD, warm_up
 
-    project_modules = warm_up()
+    project_modules, frozen = warm_up()
     identity = _identity()
     stop = False
 
@@ -223,12 +222,12 @@ def serve(socket_path: str, parent: int) -> int:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path + ".tmp")
     listener.listen(64)
-    os.rename(socket_path + ".tmp", socket_path)  # clients see a listening socket or none
-    print(
+    print(  # before the socket appears: whoever sees the socket finds this line in the log
         f"repro job server {os.getpid()}: preloaded {len(PRELOAD)} modules and {project_modules} of the project's"
-        f" ({gc.get_freeze_count()} objects frozen), listening on {socket_path}",
+        f" ({frozen} objects frozen), listening on {socket_path}",
         flush=True,
     )
+    os.rename(socket_path + ".tmp", socket_path)  # clients see a listening socket or none
     try:
         while not stop and os.getppid() == parent:
             try:
@@ -244,7 +243,7 @@ def serve(socket_path: str, parent: int) -> int:
                 print(f"repro job server: dropped a client whose request could not be read: {exc}", flush=True)
                 conn.close()
                 continue
-            load_on_demand(request["argv"][:1])
+            load_on_demand(request["argv"])
             sys.stdout.flush()
             sys.stderr.flush()
             if os.fork() == 0:
@@ -297,18 +296,19 @@ def _receive(conn: socket.socket) -> tuple[list[int], dict]:
     return fds, request
 
 
-def load_on_demand(verb: list[str]) -> None:
-    """Import, in the server, the libraries the verb needs that the warm-up leaves out (:data:`repro.jobwarm.
-    ON_DEMAND`: mlflow for ``track``), so that its first job pays for them and the later ones do not."""
+def load_on_demand(argv: list[str]) -> None:
+    """Import, in the server, the libraries the job's verb (``argv[0]``) needs that the warm-up leaves out
+    (:data:`repro.jobwarm.ON_DEMAND`: mlflow for ``track``), so that its first job pays for them and the later ones
+    do not."""
     from repro.jobwarm import ON_DEMAND, freeze_heap
 
-    names = [name for name in ON_DEMAND.get(verb[0] if verb else "", ()) if name not in sys.modules]
+    names = [name for name in ON_DEMAND.get(argv[0] if argv else "", ()) if name not in sys.modules]
     for name in names:
         with contextlib.suppress(Exception):  # what fails here fails again in the fork, which reports it
             importlib.import_module(name)
     if names:
         frozen = freeze_heap()
-        print(f"repro job server: loaded for {verb[0]}: {', '.join(names)} ({frozen} objects frozen)", flush=True)
+        print(f"repro job server: loaded for {argv[0]}: {', '.join(names)} ({frozen} objects frozen)", flush=True)
 
 
 def _work(conn: socket.socket, fds: list[int], request: dict, identity: dict[str, str], workflow: int, digest: str):
@@ -377,8 +377,8 @@ def _work(conn: socket.socket, fds: list[int], request: dict, identity: dict[str
         finished.set()
         sys.stdout.flush()
         sys.stderr.flush()
+        os.write(server_log, f"fork {os.getpid()}: exit {code}\n".encode())  # logged before the client hears it
         conn.sendall(f"EXIT {code}\n".encode())
-        os.write(server_log, f"fork {os.getpid()}: exit {code}\n".encode())
     except BaseException:
         traceback.print_exc()
     os._exit(code)

@@ -104,22 +104,21 @@ def freeze_heap() -> int:
     are frozen. A fork inherits the server's heap (some 600 000 objects after the warm-up) and its collector's
     counters: a full collection in a fork walked all of them, writing to every page it shared with the server (0.43 s
     a fork here), and whether a job met one depended on where the counters stood. After the server imported mlflow,
-    24 compute-metrics jobs took 15.7 s instead of 4.7 (tested in benchmarks/served_jobs.py). The server's objects
+    24 compute-metrics jobs took 15.7 s instead of 4.7 (measured with benchmarks/served_jobs.py). The server's objects
     are loaded modules, which live as long as it does; a frozen object is never collected."""
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
 
 
-def warm_up() -> int:
+def warm_up() -> tuple[int, int]:
     """Everything above, in the calling thread (the one the server forks from): the libraries, the project's modules
     and caches, Pillow's plugins, the table schemas; then the heap is frozen. Returns how many project modules are
-    loaded."""
+    loaded and how many objects are frozen."""
     for name in PRELOAD:
         importlib.import_module(name)
     loaded = warm_project()
     with contextlib.suppress(Exception):
         _image_plugins()
     _warm_tables()
-    freeze_heap()
-    return loaded
+    return loaded, freeze_heap()

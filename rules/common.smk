@@ -293,10 +293,9 @@ def verdict_code_version(wildcards):
 def family_file(wildcards):
     """The Holm family of a reproduction claim that runs at the scale: one file per paper (rule holm_family) with the
     p-values of its reproduction claims. Other claims are decided alone (none)."""
-    plan = PLAN.claims[wildcards.claim]
-    if plan.loaded.claim.kind != "reproduction" or plan.not_run is not None:
+    if not _holm_member(wildcards.claim):
         return []
-    return [f"results/families/{wildcards.scale}/{_paper_id(plan.loaded.claim)}.json"]
+    return [f"results/families/{wildcards.scale}/{_paper_id(PLAN.claims[wildcards.claim].loaded.claim)}.json"]
 
 
 def family_args(wildcards):
