@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,6 +206,27 @@ class Plan:
                         name = arm if needed is run else f"{arm} (prerequisite)"
                         users.setdefault(needed.dir, {})[f"{claim_id}:{name}"] = None
         return {path: list(names) for path, names in users.items()}
+
+    def run_chains(self, seconds: Mapping[str, float], default: float = 1.0) -> dict[Path, float]:
+        """{run folder: seconds of the longest chain of runs that starts with it}: the run's typical seconds
+        (``seconds[experiment]``, else ``default``) plus the longest chain among the runs that require it (a warm
+        start's chain goes through its longest dependent). Starting the longest chains first keeps a long run from
+        starting last, when the other cores have nothing left to do."""
+        dependents: dict[Path, list[Path]] = {}
+        for run in self.runs.values():
+            for needed in run.requires.values():
+                dependents.setdefault(needed.dir, []).append(run.dir)
+        chains: dict[Path, float] = {}
+
+        def chain(path: Path) -> float:
+            if path not in chains:
+                after = max((chain(user) for user in dependents.get(path, ())), default=0.0)
+                chains[path] = float(seconds.get(self.runs[path].experiment, default)) + after
+            return chains[path]
+
+        for path in self.runs:
+            chain(path)
+        return chains
 
 
 def build_plan(claims_dir: Path, scale: str, repo_root: Path | None = None) -> Plan:

@@ -18,6 +18,7 @@ from repro.paper_cache import cache_files
 from repro.jobserver import WORKFLOW_PID, JobServer
 from repro.codekeys import decision_key, metrics_key, property_key, run_key, verdict_key
 from repro.plan import GPUS_FROM_SCHEDULER, build_plan
+from repro.registry import FAMILIES
 import repro.console
 from repro.tracking import tracking_uri
 from repro.scheduler_timers import coalesce_reevaluations
@@ -58,6 +59,16 @@ if not isinstance(RUN_RESOURCES, dict) or sorted(RUN_RESOURCES) != ["mem_mb", "r
     raise WorkflowError(
         f"config/config.yaml: run_resources: {SCALE}: must map threads, mem_mb and runtime (got {RUN_RESOURCES!r})"
     )
+RUN_SECONDS = config.get("run_seconds", {}).get(SCALE, {}) if isinstance(config.get("run_seconds", {}), dict) else None
+if not isinstance(RUN_SECONDS, dict) or any(
+    name not in FAMILIES or isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0
+    for name, seconds in RUN_SECONDS.items()
+):
+    raise WorkflowError(
+        f"config/config.yaml: run_seconds: {SCALE}: must map family names ({', '.join(FAMILIES)}) to seconds >= 0"
+        f" (got {RUN_SECONDS!r})"
+    )
+RUN_CHAINS = PLAN.run_chains(RUN_SECONDS)
 # The preregistration ledger beside the claims (repro/ledger.py): rules are registered when the workflow starts,
 # before any job runs; the verdicts decided are recorded as evidence when it ends.
 LEDGER = ledger_path(Path(config["claims"]))
@@ -167,6 +178,18 @@ def run_spec(wildcards):
 def run_gpus(wildcards):
     """1 for a run of a claim that needs a GPU at this scale (on a cluster the job asks the scheduler for one), else 0."""
     return int(_run(wildcards).dir in PLAN.gpu_runs)
+
+
+SCORING_PRIORITY = 1
+"""The priority of every job but a run's (track_mlflow's is higher): scoring and deciding jobs take a fraction of a
+second each and turn finished runs into verdicts, so they start before the next run (run_priority: below 1)."""
+
+
+def run_priority(wildcards):
+    """A run's place in the queue: the longest chain of work first (config run_seconds, Plan.run_chains), as a
+    priority in [0, 1), below every other job's (SCORING_PRIORITY)."""
+    chain = RUN_CHAINS[_run(wildcards).dir]
+    return round(chain / (chain + 1), 6)
 
 
 def run_requirements(wildcards):

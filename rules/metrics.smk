@@ -9,6 +9,7 @@ rule compute_metrics:
         status="results/runs/{experiment}/{scale}/{arm}/seed{seed}/metrics.json",
     params:
         code=metrics_code_version,
+    priority: SCORING_PRIORITY
     log:
         "logs/compute_metrics/{experiment}/{scale}/{arm}/seed{seed}.log",
     conda:
@@ -26,6 +27,7 @@ rule arm_scores:
         scores=arm_score_files,
     output:
         manifest="results/evidence/{experiment}/{scale}/{arm}/seeds{n_seeds}.json",
+    priority: SCORING_PRIORITY
     log:
         "logs/arm_scores/{experiment}/{scale}/{arm}/seeds{n_seeds}.log",
     conda:

@@ -11,6 +11,7 @@ rule summarize_verdicts:
         table=report(
             "results/verdicts-{scale}.html", category="Summary", labels={"table": "verdict table", "scale": "{scale}"}
         ),
+    priority: SCORING_PRIORITY
     log:
         "logs/summarize_verdicts/{scale}.log",
     conda:

@@ -16,6 +16,8 @@ rule run_arm:
     benchmark:
         "results/benchmarks/run_arm/{experiment}/{scale}/{arm}/seed{seed}.tsv"
     threads: RUN_RESOURCES["threads"]
+    # Longest chain of work first, after every scoring and deciding job that is ready (run_priority).
+    priority: run_priority
     # What a cluster job asks for (config/config.yaml: run_resources); a run of a claim that needs a GPU asks for one.
     resources:
         mem_mb=RUN_RESOURCES["mem_mb"],

@@ -30,6 +30,7 @@ rule mlflow_receipt:
         receipts=mlflow_receipts,
     output:
         receipt="results/mlflow-{scale}.json",
+    priority: SCORING_PRIORITY
     log:
         "logs/mlflow_receipt/{scale}.log",
     conda:

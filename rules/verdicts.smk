@@ -11,6 +11,7 @@ rule check_property:
         status="results/properties/{scale}/{claim}.json",
     params:
         code=property_code_version,
+    priority: SCORING_PRIORITY
     log:
         "logs/check_property/{scale}/{claim}.log",
     conda:
@@ -32,6 +33,7 @@ rule decide_claim:
     params:
         code=decision_code_version,
         papers=PAPERS,
+    priority: SCORING_PRIORITY
     log:
         "logs/decide_claim/{scale}/{claim}.log",
     conda:
@@ -53,6 +55,7 @@ rule family_pvalues:
         pvalues="results/families/{scale}/{paper}-pvalues.json",
     params:
         code=verdict_code_version,
+    priority: SCORING_PRIORITY
     log:
         "logs/family_pvalues/{scale}/{paper}.log",
     conda:
@@ -71,6 +74,7 @@ rule holm_family:
         family="results/families/{scale}/{paper}.json",
     params:
         code=verdict_code_version,
+    priority: SCORING_PRIORITY
     log:
         "logs/holm_family/{scale}/{paper}.log",
     conda:
@@ -97,6 +101,7 @@ rule decide_verdict:
         ),
     params:
         verdict=verdict_params,
+    priority: SCORING_PRIORITY
     log:
         "logs/decide_verdict/{scale}/{claim}.log",
     conda:
