@@ -41,6 +41,12 @@ and keeps for the next: libraries only some workflows use. ``track`` (one job pe
 job's 9 s importing mlflow and its SQL store; a workflow that writes no MLflow run never loads it."""
 
 
+def _cli_parser() -> None:
+    from repro.cli import parser
+
+    parser()
+
+
 def warm_project() -> int:
     """Import the project modules the served verbs use (:data:`WARM_ROOTS`, every family's experiment, schemas and
     metrics, and what they import) and fill the caches of their parsed source that code keys and integrity checks
@@ -57,7 +63,7 @@ def warm_project() -> int:
     for name in sorted(names):
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    warmers = [integrity.judging_modules, codekeys.decision_key, codekeys.verdict_key]
+    warmers = [integrity.judging_modules, codekeys.decision_key, codekeys.verdict_key, _cli_parser]
     warmers += [functools.partial(key, f) for f in families for key in (codekeys.run_key, codekeys.metrics_key)]
     warmers += [functools.partial(codekeys.property_key, check) for check in registry.PROPERTIES]
     loaders = (registry.get_experiment, registry.get_schemas, registry.get_metrics)

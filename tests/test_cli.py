@@ -297,3 +297,15 @@ def test_numerics_runs_the_workflow_again_with_torch_and_mkl_on_their_portable_p
     assert cmd[cmd.index("-d") + 1] == str(tmp_path / "default") and "results/verdicts-ci.tsv" in cmd
     assert left["ATEN_CPU_CAPABILITY"] == "avx2" and "MKL_CBWR" not in left
     assert "ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE " in capsys.readouterr().err
+
+
+def test_the_parser_is_built_once_and_parsing_leaves_it_as_it_was():
+    """dispatch reuses one parser per process (a served job's fork, the server's): a parse must not change what the
+    next one sees, e.g. an appending option's list."""
+    from repro.cli import parser
+
+    assert parser() is parser()
+    first = parser().parse_args(["preregister", "--scale", "ci", "--scale", "full"])
+    second = parser().parse_args(["preregister", "--scale", "ci"])
+    third = parser().parse_args(["preregister"])
+    assert (first.scale, second.scale, third.scale) == (["ci", "full"], ["ci"], None)

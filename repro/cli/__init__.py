@@ -13,6 +13,7 @@ this module assembles the parser.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 
@@ -62,9 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.cache
+def parser() -> argparse.ArgumentParser:
+    """The command line's parser, built once per process: a served job's fork finds the one the job server built in
+    its warm-up (13 ms a job to build; parsing leaves it as it was)."""
+    return build_parser()
+
+
 def dispatch(argv: list[str] | None = None) -> int:
     """Parse and run one command in this process."""
-    args = build_parser().parse_args(argv)
+    args = parser().parse_args(argv)
     return args.func(args)
 
 
