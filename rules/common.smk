@@ -404,7 +404,7 @@ PLANNING_FUNCTIONS = (
     run_spec, run_gpus, run_requirements, run_code_version, metrics_code_version, claim_file, paper_file,
     decision_inputs, verdict_inputs, verdict_params, arm_score_files, property_runs, property_code_version,
     decision_code_version, verdict_code_version, family_members, verdict_files, paper_verdict_files, mlflow_receipts,
-    mlflow_uri,
+    mlflow_uri, run_priority,
 )
 
 
