@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -77,6 +78,37 @@ def test_distinct_output_profiles():
     df = pd.DataFrame({"c": [0, 0, 1, 1, 2, 2], "p": [0.2, 0.8, 0.2, 0.8, 0.8, 0.2]})
     assert scoring.distinct_output_profiles(df, ("c",), ("p",)) == (3, 2)
     assert scoring.distinct_output_profiles(df.assign(p=0.5), ("c",), ("p",)) == (3, 1)
+
+
+def _profiles_with_pandas(df, input_columns, output_columns):
+    """The count as it was first written (a pivot of each input's outputs and drop_duplicates): the reference."""
+    cols, outs = list(input_columns), list(output_columns)
+    frame = df[cols + outs].copy()
+    frame[outs] = frame[outs].astype(float).round(12)
+    frame = frame.sort_values(cols, kind="stable")
+    frame["_position"] = frame.groupby(cols, sort=False).cumcount()
+    wide = frame.pivot(index=cols, columns="_position", values=outs)
+    return len(wide), len(wide.drop_duplicates())
+
+
+def test_distinct_output_profiles_count_as_pandas_does():
+    """Profiles of different lengths, order within an input, -0.0 and 0.0, NaN, values equal after rounding to 12
+    decimals, several input and output columns, an empty table: the same counts as pandas' pivot and
+    drop_duplicates."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        rows = int(rng.integers(0, 40))
+        df = pd.DataFrame(
+            {
+                "a": rng.integers(0, int(rng.integers(1, 8)), rows),
+                "b": rng.integers(0, 2, rows),
+                "p": rng.choice([0.0, -0.0, 1.0, np.nan, 0.5], rows),
+                "q": rng.choice([1e-13, 0.0, 2.0], rows),
+            }
+        )
+        for inputs, outputs in ((("a",), ("p",)), (("a", "b"), ("p", "q")), (("b",), ("q",))):
+            expected = _profiles_with_pandas(df, inputs, outputs)
+            assert scoring.distinct_output_profiles(df, inputs, outputs) == expected
 
 
 @pytest.mark.parametrize("family", sorted(registry.FAMILIES))
