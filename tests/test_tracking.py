@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,7 @@ import pytest
 from repro.tracking import count_runs, sync
 
 from .conftest import ROOT
+from .realsystems.systems import mlflow_server
 
 pytestmark = pytest.mark.workflow
 
@@ -78,56 +75,18 @@ def test_sqlite_store_is_idempotent(planted_workflow, monkeypatch):
     _check_layout(uri, workdir)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.server
 def test_tracking_server(planted_workflow, monkeypatch, tmp_path):
     workdir, _ = planted_workflow
     monkeypatch.chdir(workdir)
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path}/server.db",
-            "--artifacts-destination",
-            str(tmp_path / "art"),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not start")
+    backend = f"sqlite:///{tmp_path}/server.db"
+    with mlflow_server(backend, tmp_path / "art", tmp_path / "server.log", workers=1) as uri:
         first = sync(_verdicts(workdir), "ci", uri)
         assert first["created"] > 15
         counts = count_runs(uri)
         second = sync(_verdicts(workdir), "ci", uri)
         assert second["created"] == 0 and count_runs(uri) == counts
         _check_layout(uri, workdir)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_mlflow_is_loaded_by_the_job_server_for_the_first_track_job_only(planted_workflow, tmp_path):

@@ -9,12 +9,14 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,12 +127,18 @@ def wait_http(url: str, process: subprocess.Popen | None = None, timeout: float 
     raise AssertionError(f"{url} did not answer within {timeout:g} s")
 
 
+SHUTDOWN_GRACE_S = 10  # uvicorn's own bound on a graceful shutdown: it waits for open requests without one
+STOP_WAIT_S = 30  # then this long for the server to exit before its processes are killed
+
+
 @contextlib.contextmanager
-def mlflow_server(backend_uri: str, artifacts: Path, log: Path) -> Iterator[str]:
+def mlflow_server(backend_uri: str, artifacts: Path, log: Path, workers: int = 2) -> Iterator[str]:
     """``mlflow server`` on ``backend_uri`` (its database schema made by the server itself) serving artifacts from
-    the local folder ``artifacts``, on a free loopback port; yields its URI. Its output goes to ``log``."""
+    the local folder ``artifacts``, on a free loopback port; yields its URI. Its output goes to ``log``. On exit it
+    is stopped as a user stops it (SIGTERM), see :func:`stop_server`."""
     port = free_port()
-    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--workers", str(workers), "--uvicorn-opts", f"--timeout-graceful-shutdown {SHUTDOWN_GRACE_S}"]
     cmd += ["--backend-store-uri", backend_uri, "--artifacts-destination", str(artifacts)]
     with open(log, "w") as out:
         server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -139,9 +147,35 @@ def mlflow_server(backend_uri: str, artifacts: Path, log: Path) -> Iterator[str]
         wait_http(f"{uri}/health", server)
         yield uri
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        stop_server(server, log)
+
+
+def stop_server(server: subprocess.Popen, log: Path, wait_s: float = STOP_WAIT_S) -> None:
+    """SIGTERM to the server's process group (mlflow's CLI, uvicorn's supervisor, its workers), then wait.
+
+    In this uvicorn a second SIGTERM does not force an exit, and without ``--timeout-graceful-shutdown`` a worker
+    waits for its open requests without a bound: CI once waited out 30 s here after the browser test (the log is
+    gone). A server still running after ``wait_s`` is killed, and the test is warned with its processes and the
+    log's tail, so a hang is reported, not waited for: the tests' assertions were made while it served."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=wait_s)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    processes = subprocess.run(
+        ["ps", "-ww", "-o", "pid,ppid,stat,etime,args", "-s", str(server.pid)], capture_output=True, text=True
+    ).stdout
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:]) if log.exists() else "(no log)"
+    warnings.warn(
+        f"mlflow server {server.pid} did not stop within {wait_s:g} s of SIGTERM and was killed.\n"
+        f"Its processes:\n{processes}\nThe end of {log}:\n{tail}",
+        stacklevel=2,
+    )
 
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")

@@ -1,0 +1,45 @@
+"""The real-system helpers themselves: a server that does not stop on SIGTERM is killed and reported, not waited
+for (CI once lost a run to an `mlflow server` that outlived its test)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from .systems import stop_server
+
+IGNORES_SIGTERM = (
+    "import signal, subprocess, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+    'signal.signal(signal.SIGTERM, signal.SIG_IGN); print("worker up", flush=True); time.sleep(60)\'])\n'
+    "time.sleep(60)\n"
+)
+
+
+def test_a_server_that_ignores_sigterm_is_killed_with_its_group_and_reported(tmp_path):
+    log = tmp_path / "server.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen([sys.executable, "-c", IGNORES_SIGTERM], stdout=out, start_new_session=True)
+    for _ in range(100):
+        if "worker up" in log.read_text():
+            break
+        subprocess.run(["sleep", "0.1"])
+    with pytest.warns(UserWarning, match=r"did not stop within 0.5 s of SIGTERM and was killed") as caught:
+        stop_server(server, log, wait_s=0.5)
+    message = str(caught[0].message)
+    assert "worker up" in message  # the log's tail
+    listed = message.split("Its processes:\n", 1)[1].split("\nThe end of", 1)[0].splitlines()
+    assert len([line for line in listed[1:] if f" {server.pid} " in f" {line} "]) == 2  # it and its child, listed
+    assert server.returncode == -9
+    states = subprocess.run(["ps", "-o", "stat=", "-s", str(server.pid)], capture_output=True, text=True).stdout
+    assert all(state.startswith("Z") for state in states.split())  # the worker went with it (at most unreaped)
+
+
+def test_a_server_that_stops_on_sigterm_is_not_reported(tmp_path, recwarn):
+    log = tmp_path / "server.log"
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    stop_server(server, log, wait_s=10)
+    assert server.returncode == -15 and not recwarn.list
