@@ -59,15 +59,25 @@ if not isinstance(RUN_RESOURCES, dict) or sorted(RUN_RESOURCES) != ["mem_mb", "r
     raise WorkflowError(
         f"config/config.yaml: run_resources: {SCALE}: must map threads, mem_mb and runtime (got {RUN_RESOURCES!r})"
     )
-RUN_SECONDS = config.get("run_seconds", {}).get(SCALE, {}) if isinstance(config.get("run_seconds", {}), dict) else None
-if not isinstance(RUN_SECONDS, dict) or any(
-    name not in FAMILIES or isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0
-    for name, seconds in RUN_SECONDS.items()
-):
-    raise WorkflowError(
-        f"config/config.yaml: run_seconds: {SCALE}: must map family names ({', '.join(FAMILIES)}) to seconds >= 0"
-        f" (got {RUN_SECONDS!r})"
-    )
+
+
+def read_run_seconds():
+    """config/config.yaml: run_seconds: <scale>: a typical run's seconds per family, which orders the queue
+    (run_priority). A bad entry is a WorkflowError naming the setting, the family and the reason."""
+    where = f"config/config.yaml: run_seconds: {SCALE}"
+    scales = config.get("run_seconds", {})
+    table = scales.get(SCALE, {}) if isinstance(scales, dict) else scales
+    if not isinstance(table, dict):
+        raise WorkflowError(f"{where}: must map family names ({', '.join(FAMILIES)}) to seconds (got {table!r})")
+    for name, seconds in table.items():
+        if name not in FAMILIES:
+            raise WorkflowError(f"{where}: {name}: not a family (the families: {', '.join(FAMILIES)})")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise WorkflowError(f"{where}: {name}: must be a number of seconds >= 0 (got {seconds!r})")
+    return table
+
+
+RUN_SECONDS = read_run_seconds()
 RUN_CHAINS = PLAN.run_chains(RUN_SECONDS)
 # The preregistration ledger beside the claims (repro/ledger.py): rules are registered when the workflow starts,
 # before any job runs; the verdicts decided are recorded as evidence when it ends.

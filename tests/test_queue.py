@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from repro.plan import build_plan
 
 from .conftest import ROOT
@@ -52,9 +54,16 @@ def test_scoring_jobs_go_before_runs_and_runs_longest_chain_first(tmp_path):
     assert last == {"mallows_bandit"}  # the shortest runs fill the end
 
 
-def test_a_bad_run_seconds_names_the_setting(tmp_path):
-    out = _dry_run(tmp_path, 'run_seconds={"ci": {"no_such_family": 1}}')
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ('{"ci": {"no_such_family": 1}}', "run_seconds: ci: no_such_family: not a family (the families: "),
+        ('{"ci": {"dro_clip": -1}}', "run_seconds: ci: dro_clip: must be a number of seconds >= 0 (got "),
+        ('{"ci": [1, 2]}', "run_seconds: ci: must map family names ("),
+    ],
+)
+def test_a_bad_run_seconds_names_the_setting_the_family_and_the_reason(tmp_path, given, said):
+    out = _dry_run(tmp_path, f"run_seconds={given}")
     assert out.returncode != 0
-    said = out.stdout + out.stderr  # Snakemake prints a WorkflowError on its log (stdout)
-    assert "config/config.yaml: run_seconds: ci: must map family names" in said
-    assert "no_such_family" in said
+    shown = out.stdout + out.stderr  # Snakemake prints a WorkflowError on its log (stdout)
+    assert f"config/config.yaml: {said}" in shown, shown[-2000:]
