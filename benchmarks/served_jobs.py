@@ -10,6 +10,9 @@ its folder, in forks of two servers started in this process, alternating:
                 (repro.jobwarm.freeze_heap): the warm-up before they were added
     warm        the server's warm-up as it is
 
+Both warm the project's modules (repro.jobwarm.warm_project), which since then also builds the command line's
+parser: neither variant's jobs build it, so the comparison is of the parts above only.
+
 and reports each verb's total seconds, and the ratio warm / reference. It also times a served job's own process
 (``python -m repro``'s client imports) against one that imports the command line first.
 
