@@ -106,9 +106,18 @@ def _parent(pid: int) -> int | None:
     return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), None)
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: not gone, and not a zombie (ended; an orphan's zombie waits for PID 1, which in a
+    container may never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _wait_gone(pids, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
         time.sleep(0.2)
 
 
@@ -143,18 +152,21 @@ def test_a_second_workflow_is_refused_and_a_killed_one_resumes_after_unlock(tmp_
     workdir = tmp_path / "work"
     workdir.mkdir()
     first = _start(workdir, claims)
-    _wait_for_run_job(workdir, first)
-
-    second = snakemake(workdir, TARGET, claims=claims, check=False)
-    assert second.returncode != 0
-    assert "LockException" in second.stderr + second.stdout or "cannot be locked" in second.stderr + second.stdout
-
-    # The run in flight now, started at most 3 s ago: the refused workflow took seconds, and the run found first may
-    # be near its end (it once finished between being found and the kill).
     _, run_json = _wait_for_run_job(workdir, first, max_age=3.0)
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=60)
-    _wait_gone(_orphans(workdir))  # its orphaned jobs end on their own, within about a second
+    # The run in flight is frozen with most of its training ahead (the job server's process group: the server and
+    # its forks, the run among them), so it is still in flight when Snakemake is killed, however long the refused
+    # workflow takes to start on a loaded machine (a run found earlier once finished before the kill).
+    server = _job_server(first)
+    os.killpg(server, signal.SIGSTOP)
+    try:
+        second = snakemake(workdir, TARGET, claims=claims, check=False)
+        assert second.returncode != 0
+        assert "LockException" in second.stderr + second.stdout or "cannot be locked" in second.stderr + second.stdout
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+    finally:
+        os.killpg(server, signal.SIGCONT)  # the run's job process, gone with its workflow, has asked it to end
+    _wait_gone([*_orphans(workdir), *_group(server)])  # its orphaned jobs end on their own, within about a second
 
     stale = snakemake(workdir, TARGET, claims=claims, check=False)
     assert stale.returncode != 0 and "--unlock" in stale.stderr + stale.stdout
@@ -164,21 +176,37 @@ def test_a_second_workflow_is_refused_and_a_killed_one_resumes_after_unlock(tmp_
     assert fingerprint(workdir) == reference
 
 
-def test_a_killed_job_server_neither_hangs_nor_changes_the_results(tmp_path, claims, reference):
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    proc = _start(workdir, claims)
-    _wait_for_run_job(workdir, proc)
-    # The server is the Snakemake process's child; its forks (the run in flight among them) share its command line.
+def _job_server(proc: subprocess.Popen) -> int:
+    """The pid of the job server of the workflow ``proc``: its child; its forks share its command line."""
     servers = [
         pid
         for pid, cmd in _processes().items()
         if "serve-jobs" in cmd and f"--parent {proc.pid}" in cmd and _parent(pid) == proc.pid
     ]
     assert len(servers) == 1, "the workflow runs its jobs in one job server"
-    os.kill(servers[0], signal.SIGKILL)
+    return servers[0]
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes of process group ``pgid`` (/proc/<pid>/stat field 5)."""
+    found = []
+    for pid in _processes():
+        try:
+            if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                found.append(pid)
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_a_killed_job_server_neither_hangs_nor_changes_the_results(tmp_path, claims, reference):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = _start(workdir, claims)
+    _wait_for_run_job(workdir, proc)
+    os.kill(_job_server(proc), signal.SIGKILL)  # the server only: its forks (the run in flight) are their own
     try:
-        proc.wait(timeout=300)  # jobs in flight fail or finish in their own process: never hang
+        proc.wait(timeout=900)  # jobs in flight fail or finish in their own process (each cold: slow), never hang
     except subprocess.TimeoutExpired:
         proc.kill()
         raise AssertionError("the workflow hung after its job server was killed") from None

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import ROOT
-from .systems import REQUIRED, free_port
+from .systems import REQUIRED, free_ports
 
 TEMPLATE = ROOT / "profiles" / "slurm" / "test-cluster" / "slurm.conf.in"
 CONF = Path("/etc/slurm/slurm.conf")
@@ -68,11 +68,12 @@ def slurm_cluster() -> Iterator[dict]:
     files["seed-file"] = "munged.seed"
     options = [f"--{option}={munge / name}" for option, name in files.items()]
     subprocess.run(["munged", "--force", *options], check=True, capture_output=True)
+    ctld_port, slurmd_port = free_ports(2)
     fields = {
         "HOST": socket.gethostname().split(".")[0],
         "DIR": str(root),
-        "CTLD_PORT": str(free_port()),
-        "SLURMD_PORT": str(free_port()),
+        "CTLD_PORT": str(ctld_port),
+        "SLURMD_PORT": str(slurmd_port),
         "CPUS": str(os.cpu_count() or 1),
         "MEM_MB": str(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20),
     }

@@ -37,9 +37,17 @@ def need(what: str, present: bool) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` different loopback ports free now (each socket held until all are picked). Pick them just before they
+    are bound: until then another process may take one."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
 
 
 def postgres_bin() -> Path | None:
@@ -61,8 +69,7 @@ def postgres_cluster() -> Iterator[dict]:
         user = pwd.getpwnam("postgres")
         os.chown(root, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", free_port()
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    data = root / "data"
 
     def pg_ctl(*args: str) -> None:
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), *args], check=True, capture_output=True)
@@ -72,6 +79,8 @@ def postgres_cluster() -> Iterator[dict]:
         check=True,
         capture_output=True,
     )
+    port = free_port()  # after initdb's seconds, just before the server binds it
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     cluster = {
         "port": port,
         "bin": bindir,

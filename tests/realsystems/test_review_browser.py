@@ -134,10 +134,15 @@ def test_a_reviewer_finds_a_falsified_claim_its_card_plot_training_run_and_curve
     # 2. Filter the falsified claims, as typed in the search box.
     box = _until(browser, "the runs search box", lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid=search-box]"))
     box.send_keys("tags.repro_verdict = 'falsified'", Keys.ENTER)
-    _until(browser, "only falsified claims", lambda d: verified.info.run_name not in _text(d))
+    # Until the filtered table is drawn: the verified claim gone and every falsified one listed (while the search
+    # loads, the table can be empty, which the first condition alone would take for the filtered table).
+    wanted = [run.info.run_name for run in falsified]
+    _until(
+        browser,
+        "only falsified claims",
+        lambda d: verified.info.run_name not in (t := _text(d)) and all(name in t for name in wanted),
+    )
     listed = _text(browser)
-    for run in falsified:
-        assert run.info.run_name in listed, run.info.run_name
     names = [line for line in listed.splitlines() if line.endswith("]") and ": " in line]
     # Each name starts with its verdict, so the runs list shows it even where it cuts the name to the column.
     assert names and all(line.startswith("falsified") for line in names), names
@@ -146,8 +151,12 @@ def test_a_reviewer_finds_a_falsified_claim_its_card_plot_training_run_and_curve
     # 3. One of them: its description is the verdict card.
     claim = store["claim"]
     claim_id = claim.data.tags["repro_claim_id"]
-    browser.find_element(By.LINK_TEXT, claim.info.run_name).click()
-    _until(browser, "the verdict card", lambda d: "Tested hypothesis" in _text(d))
+    _click_until(
+        browser,
+        "the verdict card",
+        lambda d: d.find_element(By.LINK_TEXT, claim.info.run_name),
+        lambda d: "Tested hypothesis" in _text(d),
+    )
     page = _text(browser)
     assert "falsified" in page and claim_id in page
     card = browser.find_element(By.XPATH, "//*[normalize-space(text())='Description']")

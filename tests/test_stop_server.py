@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
-from .systems import stop_server
+from .realsystems.systems import stop_server
 
 IGNORES_SIGTERM = (
     "import signal, subprocess, sys, time\n"
@@ -23,10 +24,10 @@ def test_a_server_that_ignores_sigterm_is_killed_with_its_group_and_reported(tmp
     log = tmp_path / "server.log"
     with open(log, "w") as out:
         server = subprocess.Popen([sys.executable, "-c", IGNORES_SIGTERM], stdout=out, start_new_session=True)
-    for _ in range(100):
-        if "worker up" in log.read_text():
-            break
-        subprocess.run(["sleep", "0.1"])
+    deadline = time.monotonic() + 60
+    while "worker up" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "worker up" in log.read_text(), "the stand-in server's worker did not start within 60 s"
     with pytest.warns(UserWarning, match=r"did not stop within 0.5 s of SIGTERM and was killed") as caught:
         stop_server(server, log, wait_s=0.5)
     message = str(caught[0].message)
@@ -34,8 +35,16 @@ def test_a_server_that_ignores_sigterm_is_killed_with_its_group_and_reported(tmp
     listed = message.split("Its processes:\n", 1)[1].split("\nThe end of", 1)[0].splitlines()
     assert len([line for line in listed[1:] if f" {server.pid} " in f" {line} "]) == 2  # it and its child, listed
     assert server.returncode == -9
-    states = subprocess.run(["ps", "-o", "stat=", "-s", str(server.pid)], capture_output=True, text=True).stdout
-    assert all(state.startswith("Z") for state in states.split())  # the worker went with it (at most unreaped)
+    deadline = time.monotonic() + 30  # SIGKILL is sent; the worker is gone (or unreaped) once the kernel acts on it
+    while not _all_dead(server.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _all_dead(server.pid), "the server's worker outlived the kill"
+
+
+def _all_dead(session: int) -> bool:
+    """Whether every process of ``session`` is gone or a zombie (its parent killed, it waits for PID 1 to reap it)."""
+    states = subprocess.run(["ps", "-o", "stat=", "-s", str(session)], capture_output=True, text=True).stdout
+    return all(state.startswith("Z") for state in states.split())
 
 
 def test_a_server_that_stops_on_sigterm_is_not_reported(tmp_path, recwarn):
