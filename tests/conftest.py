@@ -52,6 +52,16 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
+WORKFLOW_S = 1800
+"""A test's workflow (fixture claims: a few minutes at most on a loaded 2-core machine) that runs longer is reported as
+hung, with its output, instead of holding CI until its own limit."""
+
+
+def _text(output: bytes | str | None) -> str:
+    """What a timed-out subprocess had written (bytes even with ``text=True``, or None)."""
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
 def snakemake(
     workdir: Path,
     *args: str,
@@ -78,7 +88,11 @@ def snakemake(
         *(f"{key}={value}" for key, value in (config or {}).items()),
     ]
     full_env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db", **(env or {})}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=workdir)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=workdir, timeout=WORKFLOW_S)
+    except subprocess.TimeoutExpired as exc:
+        out, err = (_text(exc.stdout), _text(exc.stderr))
+        raise AssertionError(f"snakemake ran past {WORKFLOW_S} s (hung?):\n{out[-3000:]}\n{err[-6000:]}") from None
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
     return proc

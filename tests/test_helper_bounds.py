@@ -1,5 +1,5 @@
-"""The real-system helpers themselves: a server that does not stop on SIGTERM is killed and reported, not waited
-for (CI once lost a run to an `mlflow server` that outlived its test)."""
+"""The test helpers' bounds: a server that does not stop on SIGTERM is killed and reported, not waited for (CI once
+lost a run to an `mlflow server` that outlived its test), and a test's workflow that runs too long is reported."""
 
 from __future__ import annotations
 
@@ -52,3 +52,11 @@ def test_a_server_that_stops_on_sigterm_is_not_reported(tmp_path, recwarn):
     server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
     stop_server(server, log, wait_s=10)
     assert server.returncode == -15 and not recwarn.list
+
+
+def test_a_test_workflow_past_its_bound_is_reported_as_hung(tmp_path, monkeypatch):
+    from . import conftest
+
+    monkeypatch.setattr(conftest, "WORKFLOW_S", 1)  # Snakemake takes longer than that to start
+    with pytest.raises(AssertionError, match=r"snakemake ran past 1 s \(hung\?\)"):
+        conftest.snakemake(tmp_path)
