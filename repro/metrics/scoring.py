@@ -16,9 +16,10 @@ def distinct_output_profiles(
     """(number of distinct inputs, number of distinct output profiles across inputs).
 
     An input's output profile is the sequence of its rows' output values (in table order, rounded to 12 decimals);
-    a model whose outputs ignore the input produces one profile for every input. Profiles of different lengths
-    differ; -0.0 equals 0.0 and NaN equals NaN (as in pandas' ``drop_duplicates``). Input columns hold no nulls
-    (the family's schema says so): a null there raises.
+    a model whose outputs ignore the input produces one profile for every input. A shorter profile is padded with
+    NaN, as pandas' pivot pads it: profiles of different lengths differ unless the longer one's extra values are all
+    NaN. -0.0 equals 0.0 and NaN equals NaN (as in pandas' ``drop_duplicates``). Input columns hold no nulls (the
+    family's schema says so): a null there raises.
     """
     ids = df.groupby(list(input_columns), sort=False).ngroup().to_numpy()
     if not len(ids):
