@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from repro.jobserver import _alive
+
 from ..conftest import ROOT, fingerprint, snakemake
 from ..test_claims import PAPER, VALID, _write
 
@@ -104,15 +106,6 @@ def _parent(pid: int) -> int | None:
     except OSError:
         return None
     return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), None)
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs: not gone, and not a zombie (ended; an orphan's zombie waits for PID 1, which in a
-    container may never reap it)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _wait_gone(pids, timeout: float = 120) -> None:
