@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from repro.methods.lean_decoder import lean_forward
+
 
 @dataclass(frozen=True)
 class Rollouts:
@@ -62,11 +64,10 @@ def sample(
     The recorded log-probabilities are those of the filtered sampling distribution (what π_old means for
     the importance ratio when training samples with these settings).
     """
-    batch = prompt_ids.shape[0]
-    mask = prompt_mask.clone()
-    out = model(input_ids=prompt_ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True)
-    past, logits = out.past_key_values, out.logits[:, -1]
-    done = torch.zeros(batch, dtype=torch.bool, device=prompt_ids.device)
+    lean = lean_forward(model)
+    decoder = _lean_decoder if lean is not None else _transformers_decoder
+    logits, step = decoder(lean or model, prompt_ids, prompt_mask, max_new_tokens)
+    done = torch.zeros(prompt_ids.shape[0], dtype=torch.bool, device=prompt_ids.device)
     ids, masks, logps = [], [], []
     for _ in range(max_new_tokens):
         scores = torch.log_softmax(filter_logits(logits.float(), temperature, top_k, top_p), dim=-1)
@@ -78,7 +79,20 @@ def sample(
         done = done | (token == eos_id)
         if bool(done.all()):
             break
-        mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
+        logits = step(token)
+    return Rollouts(torch.stack(ids, 1), torch.stack(masks, 1), torch.stack(logps, 1))
+
+
+def _transformers_decoder(model, prompt_ids, prompt_mask, max_new_tokens):
+    """(the prompts' next-token logits, ``step(token)`` -> the next logits) through the model's own forward and
+    transformers' growing key/value cache."""
+    mask = prompt_mask.clone()
+    out = model(input_ids=prompt_ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True)
+    past = out.past_key_values
+
+    def step(token):
+        nonlocal mask, past
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
         out = model(
             input_ids=token[:, None],
             attention_mask=mask,
@@ -86,8 +100,29 @@ def sample(
             past_key_values=past,
             use_cache=True,
         )
-        past, logits = out.past_key_values, out.logits[:, -1]
-    return Rollouts(torch.stack(ids, 1), torch.stack(masks, 1), torch.stack(logps, 1))
+        past = out.past_key_values
+        return out.logits[:, -1]
+
+    return out.logits[:, -1], step
+
+
+def _lean_decoder(lean, prompt_ids, prompt_mask, max_new_tokens):
+    """As :func:`_transformers_decoder` through a lean forward (:mod:`repro.methods.lean_decoder`): bit-identical
+    logits, with a key/value cache allocated once and the padding mask laid out once per rollout."""
+    batch, width = prompt_ids.shape
+    padded = not bool(prompt_mask.all())
+    mask = torch.cat([prompt_mask, prompt_mask.new_ones(batch, max_new_tokens)], dim=1)
+    cache = lean.new_cache(width + max_new_tokens)
+    position = _positions(prompt_mask)
+    logits = lean.forward(prompt_ids, mask, position, cache, padded)[0][:, -1]
+    position = position[:, -1:]
+
+    def step(token):
+        nonlocal position
+        position = position + 1
+        return lean.forward(token[:, None], mask, position, cache, padded)[0][:, -1]
+
+    return logits, step
 
 
 def token_logprobs(
@@ -105,7 +140,11 @@ def token_logprobs(
     """
     ids = torch.cat([prompt_ids, completion_ids], dim=1)
     mask = torch.cat([prompt_mask, completion_mask], dim=1)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask)).logits
+    lean = lean_forward(model)
+    if lean is not None:
+        logits = lean.forward(ids, mask, _positions(mask), padded=not bool(mask.all()))[0]
+    else:
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask)).logits
     steps = completion_ids.shape[1]
     logits = logits[:, -steps - 1 : -1].float() / temperature
     logp = torch.log_softmax(logits, dim=-1).gather(-1, completion_ids[..., None]).squeeze(-1)
@@ -127,8 +166,13 @@ def token_logprobs_and_hidden(
     """
     ids = torch.cat([prompt_ids, completion_ids], dim=1)
     mask = torch.cat([prompt_mask, completion_mask], dim=1)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), output_hidden_states=True)
+    lean = lean_forward(model)
+    if lean is not None:
+        logits, hidden = lean.forward(ids, mask, _positions(mask), padded=not bool(mask.all()))
+    else:
+        out = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), output_hidden_states=True)
+        logits, hidden = out.logits, out.hidden_states[-1]
     steps = completion_ids.shape[1]
-    logits = out.logits[:, -steps - 1 : -1].float() / temperature
+    logits = logits[:, -steps - 1 : -1].float() / temperature
     logp = torch.log_softmax(logits, dim=-1).gather(-1, completion_ids[..., None]).squeeze(-1)
-    return logp * completion_mask, out.hidden_states[-1][:, -steps:]
+    return logp * completion_mask, hidden[:, -steps:]

@@ -75,11 +75,7 @@ class TinyVLM(nn.Module):
         """images: (B, H, W, 3); input_ids: (B, L) with grid² ``<img>`` tokens per row when L covers
         the prompt. Returns the decoder's ``CausalLMOutputWithPast``, with the logits of ``suppressed_token_ids``
         set to ``SUPPRESSED_LOGIT``."""
-        embeds = self.decoder.get_input_embeddings()(input_ids)
-        is_image = input_ids == self.image_token_id
-        if bool(is_image.any()):
-            features = self.vision(self.patches(images)) + self.patch_position  # (B, grid², hidden)
-            embeds = embeds.masked_scatter(is_image[..., None], features.to(embeds.dtype))
+        embeds = self.embed(images, input_ids, self.decoder.get_input_embeddings())
         out = self.decoder(
             inputs_embeds=embeds,
             attention_mask=attention_mask,
@@ -88,8 +84,45 @@ class TinyVLM(nn.Module):
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
         )
-        if self.suppressed_token_ids:  # tokens the policy may never emit (padding, image placeholders)
-            # A large finite logit, not −∞: teacher-forced log-probabilities of padding positions are multiplied
-            # by a zero mask, and −∞·0 would be NaN. exp(−1e4) is exactly 0 in float32.
-            out.logits = out.logits.index_fill(-1, torch.tensor(self.suppressed_token_ids), SUPPRESSED_LOGIT)
+        out.logits = self.suppress(out.logits)
         return out
+
+    def embed(self, images: torch.Tensor, input_ids: torch.Tensor, token_embedding) -> torch.Tensor:
+        """Token embeddings with the image features in place of the ``<img>`` placeholders."""
+        embeds = token_embedding(input_ids)
+        is_image = input_ids == self.image_token_id
+        if bool(is_image.any()):
+            features = self.vision(self.patches(images)) + self.patch_position  # (B, grid², hidden)
+            embeds = embeds.masked_scatter(is_image[..., None], features.to(embeds.dtype))
+        return embeds
+
+    def suppress(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self.suppressed_token_ids:  # tokens the policy may never emit (padding, image placeholders)
+            return logits
+        # A large finite logit, not −∞: teacher-forced log-probabilities of padding positions are multiplied
+        # by a zero mask, and −∞·0 would be NaN. exp(−1e4) is exactly 0 in float32.
+        return logits.index_fill(-1, torch.tensor(self.suppressed_token_ids), SUPPRESSED_LOGIT)
+
+    def lean(self, images: torch.Tensor):
+        """This model bound to ``images`` as a lean forward (:mod:`repro.methods.lean_decoder`; what
+        ``functools.partial(model, images)`` runs on in repro.methods.sampling), or None where the decoder is not
+        one the lean forward reproduces."""
+        from repro.methods.lean_decoder import LeanDecoder, supports
+
+        return _LeanBound(self, images, LeanDecoder(self.decoder)) if supports(self.decoder) else None
+
+
+class _LeanBound:
+    """:meth:`TinyVLM.forward` on fixed images through the decoder's lean forward: bit-identical logits and hidden
+    states (tests/test_lean_decoder.py)."""
+
+    def __init__(self, model: TinyVLM, images: torch.Tensor, decoder):
+        self.model, self.images, self.decoder = model, images, decoder
+
+    def new_cache(self, capacity: int):
+        return self.decoder.new_cache(capacity)
+
+    def forward(self, input_ids, attention_mask, position_ids, cache=None, padded=True):
+        embeds = self.model.embed(self.images, input_ids, self.decoder.embed)
+        logits, hidden = self.decoder.forward(None, attention_mask, position_ids, cache, padded, inputs_embeds=embeds)
+        return self.model.suppress(logits), hidden
