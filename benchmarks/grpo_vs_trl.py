@@ -19,7 +19,8 @@ around its own methods) into generation, the rest of ``_generate_and_score_compl
 log-probs), ``compute_loss``, the rest of ``training_step`` (backward) and the rest of the step (clipping,
 optimiser, logging). The ratio is TRL's median over ours; ``--repeats`` repeats the whole comparison, alternating
 ours / TRL / ours each time, and reports each repeat's ratio and their spread. The rollout throughput of our sampler
-is reported beside its floor: bare forward passes with the KV cache at the same batch and length (no sampling).
+is reported beside its floor, bare greedy decoding through the same lean forward (repro.methods.lean_decoder) at the
+same batch and length, and beside transformers' own forward doing the same decode.
 """
 
 from __future__ import annotations
@@ -276,39 +277,62 @@ def trl(model_dir: Path, data, tokenizer, args) -> list[dict]:
 
 
 def rollout_throughput(model_dir: Path, data, batches: list[int]) -> dict[str, dict[str, float]]:
-    """Generated tokens per second of repro.methods.sampling.sample at the given batch sizes, beside the floor:
-    the same number of decode steps as bare forward passes with the KV cache (greedy, no sampling)."""
+    """Generated tokens per second of repro.methods.sampling.sample at the given batch sizes, beside two decodes of
+    the same number of steps without sampling (greedy): the floor, bare forward passes of the lean Qwen3 forward
+    that ``sample`` runs on (cache allocated once, no filtering, no draws), and transformers' own forward with its
+    growing cache (what ``sample`` ran on before the lean forward)."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    from repro.methods.lean_decoder import LeanDecoder
+
     policy = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    lean = LeanDecoder(policy)
     generator = torch.Generator().manual_seed(1)
+    steps = data.max_new_tokens
+
+    def transformers_decode(ids, mask):
+        pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        o = policy(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+        m, p = mask, pos[:, -1:]
+        for _ in range(steps - 1):
+            token = o.logits[:, -1].argmax(-1, keepdim=True)
+            m, p = torch.cat([m, torch.ones_like(token)], dim=1), p + 1
+            o = policy(input_ids=token, attention_mask=m, position_ids=p, past_key_values=o.past_key_values)
+
+    def lean_decode(ids, mask):
+        padded = not bool(mask.all())
+        m = torch.cat([mask, mask.new_ones(mask.shape[0], steps)], dim=1)
+        cache, pos = lean.new_cache(ids.shape[1] + steps), (mask.cumsum(dim=1) - 1).clamp(min=0)
+        logits = lean.forward(ids, m, pos, cache, padded)[0]
+        p = pos[:, -1:]
+        for _ in range(steps - 1):
+            p = p + 1
+            logits = lean.forward(logits[:, -1].argmax(-1, keepdim=True), m, p, cache, padded)[0]
+
     out = {}
     for batch in batches:
         idx = np.resize(np.arange(len(data.pool)), batch)
         ids, mask = data.pool.ids[idx], data.pool.mask[idx]
-        tokens, seconds, floor = 0, 0.0, 0.0
+        tokens, seconds = 0, {"sampler": 0.0, "lean": 0.0, "transformers": 0.0}
         for repeat in range(4):  # the first round warms up and is not counted
-            start = time.perf_counter()
-            r = sample_task(policy, ids, mask, data, generator)
-            elapsed = time.perf_counter() - start
-            start = time.perf_counter()
-            with torch.no_grad():
-                pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
-                o = policy(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
-                m, p = mask, pos[:, -1:]
-                for _ in range(data.max_new_tokens):
-                    token = o.logits[:, -1].argmax(-1, keepdim=True)
-                    m, p = torch.cat([m, torch.ones_like(token)], dim=1), p + 1
-                    o = policy(input_ids=token, attention_mask=m, position_ids=p, past_key_values=o.past_key_values)
-            bare = time.perf_counter() - start
-            if repeat:
-                seconds, floor = seconds + elapsed, floor + bare
-                tokens += int(r.completion_mask.sum())
+            for name, run in (
+                ("sampler", lambda i, m: sample_task(policy, i, m, data, generator)),
+                ("lean", lean_decode),
+                ("transformers", transformers_decode),
+            ):
+                start = time.perf_counter()
+                with torch.no_grad():
+                    result = run(ids, mask)
+                if repeat:
+                    seconds[name] += time.perf_counter() - start
+                if name == "sampler" and repeat:
+                    tokens += int(result.completion_mask.sum())
         out[f"batch_{batch}"] = {
-            "sampler_tokens_per_s": round(tokens / seconds, 1),
-            "bare_decode_tokens_per_s": round(tokens / floor, 1),
-            "sampler_over_floor": round(seconds / floor, 2),
+            "sampler_tokens_per_s": round(tokens / seconds["sampler"], 1),
+            "floor_lean_decode_tokens_per_s": round(tokens / seconds["lean"], 1),
+            "transformers_decode_tokens_per_s": round(tokens / seconds["transformers"], 1),
+            "sampler_over_floor": round(seconds["sampler"] / seconds["lean"], 2),
         }
     return out
 
