@@ -155,6 +155,18 @@ def test_sampling_and_log_probabilities_match_the_transformers_path(padded, monk
     assert torch.equal(lean[1], reference[1]) and torch.equal(lean[2], reference[2])
 
 
+class Wrapped(torch.nn.Module):
+    """A projection wrapped as LoRA wraps one: ``.weight`` still reads the base weight, the forward adds to it."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base_layer = base
+        self.weight, self.bias = base.weight, base.bias
+
+    def forward(self, x):
+        return self.base_layer(x) + 1.0
+
+
 def test_supports_only_what_it_reproduces():
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -165,6 +177,15 @@ def test_supports_only_what_it_reproduces():
     assert not supports(qwen3(rope_parameters={"rope_type": "linear", "rope_theta": 10000.0, "factor": 2.0}))
     assert not supports(qwen3(use_sliding_window=True, sliding_window=4, max_window_layers=0))
     assert lean_forward(gpt2) is None
+    hooked = qwen3()
+    hooked.model.layers[0].mlp.register_forward_hook(lambda module, args, out: out * 2)
+    assert not supports(hooked)  # a hook the lean forward would skip
+    adapted = qwen3()
+    adapted.model.layers[1].self_attn.q_proj = Wrapped(adapted.model.layers[1].self_attn.q_proj)
+    assert not supports(adapted)  # an adapter-style wrapper around a projection
+    checkpointed = qwen3().train()
+    checkpointed.gradient_checkpointing_enable()
+    assert not supports(checkpointed)
     with pytest.raises(ValueError, match="cannot reproduce GPT2LMHeadModel"):
         LeanDecoder(gpt2)
 

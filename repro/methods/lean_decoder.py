@@ -12,7 +12,8 @@ and gradients are **bit-identical** to the transformers model's (``tests/test_le
 ``torch.equal``: prefill, decode and backward, with and without padding, Qwen3 and Qwen2, and the tiny VLM).
 
 Only the configurations it reproduces are accepted (:func:`supports`): Qwen3 or Qwen2 on CPU or CUDA with SDPA
-attention, default RoPE, no sliding window, SiLU. Anything else (a checkpoint with RoPE scaling, eager attention, a
+attention, default RoPE, no sliding window, SiLU, built of transformers' own modules with no hooks, adapters or
+gradient checkpointing. Anything else (a checkpoint with RoPE scaling, eager attention, a
 model of another family) runs through transformers as before. A model that wraps such a decoder provides its own
 lean forward through a ``lean(*args)`` method (:func:`lean_forward`; the tiny VLM bound to its images does).
 """
@@ -36,12 +37,36 @@ def supports(model) -> bool:
     device = next(model.parameters()).device.type
     return (
         device in ("cpu", "cuda")  # transformers' SDPA path branches differently on MPS, XPU and NPU
+        and _plain(model, config.model_type)
         and config._attn_implementation == "sdpa"
         and rope.get("rope_type", "default") == "default"
         and set(getattr(config, "layer_types", None) or ["full_attention"]) == {"full_attention"}
         and config.hidden_act == "silu"
         and (config.attention_dropout == 0.0 or not model.training)
     )
+
+
+_PARTS = ("Model", "DecoderLayer", "Attention", "MLP", "RMSNorm", "RotaryEmbedding")
+
+
+def _plain(model, model_type: str) -> bool:
+    """Whether every submodule is one whose forward the lean path repeats, unhooked, and gradient checkpointing is
+    off: an adapter (LoRA wraps ``nn.Linear``), a quantised linear layer, an offloading or device-map hook, or
+    checkpointing would be skipped silently by a forward that reads the weights directly."""
+    if getattr(model, "is_gradient_checkpointing", False):
+        return False
+    family = f"transformers.models.{model_type}.modeling_{model_type}"
+    prefix = SUPPORTED[model_type].removesuffix("ForCausalLM")
+    allowed = {(family, SUPPORTED[model_type]), ("transformers.activations", "SiLUActivation")}
+    allowed |= {(family, prefix + part) for part in _PARTS}
+    plain_torch = (torch.nn.Linear, torch.nn.Embedding, torch.nn.ModuleList)
+    for module in model.modules():
+        if module._forward_hooks or module._forward_pre_hooks:
+            return False
+        kind = type(module)
+        if kind not in plain_torch and (kind.__module__, kind.__name__) not in allowed:
+            return False
+    return True
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
