@@ -285,30 +285,24 @@ def rollout_throughput(model_dir: Path, data, batches: list[int]) -> dict[str, d
     from transformers import AutoModelForCausalLM
 
     from repro.methods.lean_decoder import LeanDecoder
+    from repro.methods.sampling import _lean_decoder, _transformers_decoder
 
     policy = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     lean = LeanDecoder(policy)
     generator = torch.Generator().manual_seed(1)
     steps = data.max_new_tokens
 
-    def transformers_decode(ids, mask):
-        pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        o = policy(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
-        m, p = mask, pos[:, -1:]
-        for _ in range(steps - 1):
-            token = o.logits[:, -1].argmax(-1, keepdim=True)
-            m, p = torch.cat([m, torch.ones_like(token)], dim=1), p + 1
-            o = policy(input_ids=token, attention_mask=m, position_ids=p, past_key_values=o.past_key_values)
+    def greedy(decoder, model):
+        """Prefill and ``steps - 1`` cached decode steps of ``sample``'s own decoder, drawing nothing."""
 
-    def lean_decode(ids, mask):
-        padded = not bool(mask.all())
-        m = torch.cat([mask, mask.new_ones(mask.shape[0], steps)], dim=1)
-        cache, pos = lean.new_cache(ids.shape[1] + steps), (mask.cumsum(dim=1) - 1).clamp(min=0)
-        logits = lean.forward(ids, m, pos, cache, padded)[0]
-        p = pos[:, -1:]
-        for _ in range(steps - 1):
-            p = p + 1
-            logits = lean.forward(logits[:, -1].argmax(-1, keepdim=True), m, p, cache, padded)[0]
+        def run(ids, mask):
+            logits, step = decoder(model, ids, mask, steps)
+            for _ in range(steps - 1):
+                logits = step(logits.argmax(-1))
+
+        return run
+
+    lean_decode, transformers_decode = greedy(_lean_decoder, lean), greedy(_transformers_decoder, policy)
 
     out = {}
     for batch in batches:

@@ -117,15 +117,15 @@ def lean_forward(model):
     tiny VLM bound to its images; its ``lean`` returns None where its own decoder is unsupported)."""
     if isinstance(model, functools.partial):
         return model.func.lean(*model.args) if hasattr(model.func, "lean") and not model.keywords else None
-    return LeanDecoder(model) if supports(model) else None
+    return LeanDecoder.of(model)
 
 
 class LeanDecoder:
     """Forward passes of ``model`` (a causal LM that :func:`supports` accepts) through its own parameters.
     Construct per use: it reads the parameters' current values at call time, never copies them."""
 
-    def __init__(self, model):
-        if not supports(model):
+    def __init__(self, model, *, checked: bool = False):
+        if not checked and not supports(model):
             raise ValueError(f"LeanDecoder cannot reproduce {type(model).__name__} with this configuration")
         config = model.config
         self.model = model
@@ -139,6 +139,12 @@ class LeanDecoder:
         self.inv_freq = model.model.rotary_emb.inv_freq
         self.attention_scaling = model.model.rotary_emb.attention_scaling
         self.qk_norm = hasattr(model.model.layers[0].self_attn, "q_norm")
+
+    @classmethod
+    def of(cls, model) -> LeanDecoder | None:
+        """The lean forward of ``model``, or None where :func:`supports` refuses it (the check, a walk over every
+        submodule, runs once)."""
+        return cls(model, checked=True) if supports(model) else None
 
     def new_cache(self, capacity: int) -> KVCache:
         return KVCache(len(self.model.model.layers), capacity)

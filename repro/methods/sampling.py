@@ -138,17 +138,8 @@ def token_logprobs(
     Differentiable (call under ``torch.no_grad()`` for π_old / π_ref). ``temperature`` rescales the logits
     as sampling did, so the ratio π_θ/π_old compares like with like.
     """
-    ids = torch.cat([prompt_ids, completion_ids], dim=1)
-    mask = torch.cat([prompt_mask, completion_mask], dim=1)
-    lean = lean_forward(model)
-    if lean is not None:
-        logits = lean.forward(ids, mask, _positions(mask), padded=not bool(mask.all()))[0]
-    else:
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask)).logits
-    steps = completion_ids.shape[1]
-    logits = logits[:, -steps - 1 : -1].float() / temperature
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, completion_ids[..., None]).squeeze(-1)
-    return logp * completion_mask
+    args = (prompt_ids, prompt_mask, completion_ids, completion_mask, temperature)
+    return _teacher_forced(model, *args, with_hidden=False)[0]
 
 
 def token_logprobs_and_hidden(
@@ -164,15 +155,23 @@ def token_logprobs_and_hidden(
     One forward pass serves the policy-gradient log-probabilities and a representation of each response
     (CARE pools the think span of these states to pick hard negatives). Differentiable like ``token_logprobs``.
     """
+    return _teacher_forced(
+        model, prompt_ids, prompt_mask, completion_ids, completion_mask, temperature, with_hidden=True
+    )
+
+
+def _teacher_forced(model, prompt_ids, prompt_mask, completion_ids, completion_mask, temperature, with_hidden: bool):
+    """(log-probabilities, hidden states at the completion tokens or None) from one forward pass: the lean one
+    where the model has it, else the model's own (asked for hidden states only when they are wanted)."""
     ids = torch.cat([prompt_ids, completion_ids], dim=1)
     mask = torch.cat([prompt_mask, completion_mask], dim=1)
     lean = lean_forward(model)
     if lean is not None:
         logits, hidden = lean.forward(ids, mask, _positions(mask), padded=not bool(mask.all()))
     else:
-        out = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), output_hidden_states=True)
-        logits, hidden = out.logits, out.hidden_states[-1]
+        out = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), output_hidden_states=with_hidden)
+        logits, hidden = out.logits, out.hidden_states[-1] if with_hidden else None
     steps = completion_ids.shape[1]
     logits = logits[:, -steps - 1 : -1].float() / temperature
     logp = torch.log_softmax(logits, dim=-1).gather(-1, completion_ids[..., None]).squeeze(-1)
-    return logp * completion_mask, hidden[:, -steps:]
+    return logp * completion_mask, hidden[:, -steps:] if with_hidden else None

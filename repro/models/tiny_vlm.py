@@ -107,9 +107,10 @@ class TinyVLM(nn.Module):
         """This model bound to ``images`` as a lean forward (:mod:`repro.methods.lean_decoder`; what
         ``functools.partial(model, images)`` runs on in repro.methods.sampling), or None where the decoder is not
         one the lean forward reproduces."""
-        from repro.methods.lean_decoder import LeanDecoder, supports
+        from repro.methods.lean_decoder import LeanDecoder
 
-        return _LeanBound(self, images, LeanDecoder(self.decoder)) if supports(self.decoder) else None
+        decoder = LeanDecoder.of(self.decoder)
+        return None if decoder is None else _LeanBound(self, images, decoder)
 
 
 class _LeanBound:
