@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # decode_floor.py
 
 DATASHEET_BF16_DENSE_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}
 """Dense (no sparsity) bf16 tensor-core peaks of the SXM parts, from the vendors' datasheets."""
@@ -122,6 +123,7 @@ def forward_flops(n_matmul: int, cfg: dict, tokens: int, context: float) -> floa
 
 def grpo_step_check(args, log) -> dict[str, Any]:
     import torch
+    from decode_floor import floor_decoders
     from transformers import AutoModelForCausalLM, Qwen3Config
 
     from repro.families.gdro_rlvr.policy import teacher_forced
@@ -236,22 +238,20 @@ def grpo_step_check(args, log) -> dict[str, Any]:
         steps.append(record)
         log(f"  step {step}: {total:.2f} s ({', '.join(f'{k} {v:.2f}' for k, v in phase.items())})")
 
-    # The floor of the sampling loop: the same decode steps as bare forward passes with the KV cache (greedy, no
-    # filtering, no per-token bookkeeping), at the same batch and length.
+    # The floor of the sampling loop: the same decode steps as greedy decoding through sampling's own decoders
+    # (benchmarks/decode_floor.py), at the same batch and length: the lean forward the sampler runs on (where it
+    # supports the model), and transformers' own forward beside it. Each is warmed up once, then timed once.
     policy.eval()
+    floor_s = {}
     with torch.no_grad(), autocast:
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        _sync(device)
-        t = time.perf_counter()
-        out = policy(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-        past, token, m, pos = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True), mask, positions[:, -1:]
-        for _ in range(new_tokens):
-            m = torch.cat([m, torch.ones_like(token)], dim=1)
-            pos = pos + 1
-            out = policy(input_ids=token, attention_mask=m, position_ids=pos, past_key_values=past, use_cache=True)
-            past, token = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
-        _sync(device)
-        floor_s = time.perf_counter() - t
+        for name, decode in floor_decoders(policy, new_tokens).items():
+            decode(ids, mask)
+            _sync(device)
+            t = time.perf_counter()
+            decode(ids, mask)
+            _sync(device)
+            floor_s[name] = time.perf_counter() - t
+    floor = "lean" if "lean" in floor_s else "transformers"
 
     peak = matmul_peak_tflops(device, 8192 if device.type == "cuda" else 512)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
@@ -290,8 +290,10 @@ def grpo_step_check(args, log) -> dict[str, Any]:
         "step_s_median": step_s,
         "phases_s_median": phase_s,
         "rollout_tokens_per_s": median([s["generated_tokens"] / s["phases_s"]["sampling"] for s in timed]),
-        "decode_floor_tokens_per_s": batch * new_tokens / floor_s,
-        "sampler_over_floor": median([s["phases_s"]["sampling"] for s in timed]) / floor_s,
+        "decode_floor": floor,
+        "decode_floor_tokens_per_s": batch * new_tokens / floor_s[floor],
+        "transformers_decode_tokens_per_s": batch * new_tokens / floor_s["transformers"],
+        "sampler_over_floor": median([s["phases_s"]["sampling"] for s in timed]) / floor_s[floor],
         "train_tokens_per_s": train_tokens / train_s,
         "peak_memory_gib": max((s["peak_memory_gib"] or 0.0) for s in steps) if device.type == "cuda" else None,
         "device": name,

@@ -38,6 +38,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # decode_floor.py
 
 
 def task_and_model(prompts: int, seed: int, model_dir: Path):
@@ -282,27 +283,12 @@ def rollout_throughput(model_dir: Path, data, batches: list[int]) -> dict[str, d
     that ``sample`` runs on (cache allocated once, no filtering, no draws), and transformers' own forward with its
     growing cache (what ``sample`` ran on before the lean forward)."""
     import torch
+    from decode_floor import floor_decoders
     from transformers import AutoModelForCausalLM
 
-    from repro.methods.lean_decoder import LeanDecoder
-    from repro.methods.sampling import _lean_decoder, _transformers_decoder
-
     policy = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    lean = LeanDecoder(policy)
     generator = torch.Generator().manual_seed(1)
-    steps = data.max_new_tokens
-
-    def greedy(decoder, model):
-        """Prefill and ``steps - 1`` cached decode steps of ``sample``'s own decoder, drawing nothing."""
-
-        def run(ids, mask):
-            logits, step = decoder(model, ids, mask, steps)
-            for _ in range(steps - 1):
-                logits = step(logits.argmax(-1))
-
-        return run
-
-    lean_decode, transformers_decode = greedy(_lean_decoder, lean), greedy(_transformers_decoder, policy)
+    floors = floor_decoders(policy, data.max_new_tokens)
 
     out = {}
     for batch in batches:
@@ -312,8 +298,8 @@ def rollout_throughput(model_dir: Path, data, batches: list[int]) -> dict[str, d
         for repeat in range(4):  # the first round warms up and is not counted
             for name, run in (
                 ("sampler", lambda i, m: sample_task(policy, i, m, data, generator)),
-                ("lean", lean_decode),
-                ("transformers", transformers_decode),
+                ("lean", floors["lean"]),
+                ("transformers", floors["transformers"]),
             ):
                 start = time.perf_counter()
                 with torch.no_grad():

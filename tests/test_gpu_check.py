@@ -48,6 +48,8 @@ def test_tiny_check_runs_end_to_end_on_cpu(tmp_path):
         assert step["grad_norm"] > 0
         assert step["phase_flops"]["backward"] == 2 * step["phase_flops"]["policy_forward_and_loss"]
     assert grpo["rollout_tokens_per_s"] > 0 and grpo["decode_floor_tokens_per_s"] > 0
+    # the floor is the decoder the sampler runs on: the lean forward, which supports the tiny Qwen3 (bf16 autocast)
+    assert grpo["decode_floor"] == "lean" and grpo["transformers_decode_tokens_per_s"] > 0
     assert 0 < grpo["mfu_step_vs_measured"] < grpo["mfu_training_phase_vs_measured"] < 1.5
 
     runs = report["runs"]
