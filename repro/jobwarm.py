@@ -66,6 +66,7 @@ def warm_project() -> int:
     warmers = [integrity.judging_modules, codekeys.decision_key, codekeys.verdict_key, _cli_parser]
     warmers += [functools.partial(key, f) for f in families for key in (codekeys.run_key, codekeys.metrics_key)]
     warmers += [functools.partial(codekeys.property_key, check) for check in registry.PROPERTIES]
+    warmers += [functools.partial(integrity.scan_sources, registry.module_name(f, "experiment")) for f in families]
     loaders = (registry.get_experiment, registry.get_schemas, registry.get_metrics)
     warmers += [functools.partial(load, f) for f in families for load in loaders]
     for warm in warmers:

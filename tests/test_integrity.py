@@ -2,6 +2,7 @@
 controls are exempt from training but not from a sound snapshot, and a model that trained and collapsed to a
 constant output is told apart from a stub."""
 
+import ast
 from dataclasses import replace
 
 import pandas as pd
@@ -168,3 +169,23 @@ def test_shared_runner_code_is_allowed_and_the_judging_set_is_derived(tmp_path, 
 def test_every_shipped_family_measures_without_judging_code(family):
     check = integrity.check_no_metric_literals(registry.module_name(family, "experiment"), [])
     assert check.passed, check.detail
+
+
+@pytest.mark.parametrize("family", sorted(registry.FAMILIES))
+def test_the_job_servers_warm_up_covers_every_source_the_literal_check_reads(family, monkeypatch):
+    """The server scans each family's sources once (repro.jobwarm); a decision in its fork then parses none."""
+    module = registry.module_name(family, "experiment")
+    integrity._literals.cache_clear()  # as in a fresh server, whatever other tests scanned
+    integrity._imports.cache_clear()
+    integrity.scan_sources(module)
+
+    class NoParse:  # integrity's own `ast`, less parse (pytest itself parses with the real one)
+        def __getattr__(self, name):
+            return getattr(ast, name)
+
+        @staticmethod
+        def parse(*args, **kwargs):
+            raise AssertionError("parsed a source file the warm-up had not scanned")
+
+    monkeypatch.setattr(integrity, "ast", NoParse())
+    assert integrity.check_no_metric_literals(module, [(0.123456789, 1e-9)]).passed
