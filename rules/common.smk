@@ -149,10 +149,12 @@ repro.console.install(job_serves)
 
 
 onstart:
-    register_missing(LEDGER, [p.loaded.claim for p in PLAN.claims.values()], (SCALE,), by="workflow start")
-    write_log_index()
+    # The server first: it imports for seconds in a process of its own while the ledger and log index are written
+    # (a server whose workflow ends early ends with it).
     if JOB_SERVER is not None and workflow.local_exec:
         JOB_SERVER.start()
+    register_missing(LEDGER, [p.loaded.claim for p in PLAN.claims.values()], (SCALE,), by="workflow start")
+    write_log_index()
 
 
 onsuccess:
