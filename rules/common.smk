@@ -66,7 +66,12 @@ def read_run_seconds():
     (run_priority). A bad entry is a WorkflowError naming the setting, the family and the reason."""
     where = f"config/config.yaml: run_seconds: {SCALE}"
     scales = config.get("run_seconds", {})
-    table = scales.get(SCALE, {}) if isinstance(scales, dict) else scales
+    if not isinstance(scales, dict):
+        raise WorkflowError(
+            f"config/config.yaml: run_seconds: must map scales (ci, reduced, full) to each family's seconds "
+            f"(got {scales!r})"
+        )
+    table = scales.get(SCALE, {})
     if not isinstance(table, dict):
         raise WorkflowError(f"{where}: must map family names ({', '.join(FAMILIES)}) to seconds (got {table!r})")
     for name, seconds in table.items():

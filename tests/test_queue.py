@@ -60,6 +60,7 @@ def test_scoring_jobs_go_before_runs_and_runs_longest_chain_first(tmp_path):
         ('{"ci": {"no_such_family": 1}}', "run_seconds: ci: no_such_family: not a family (the families: "),
         ('{"ci": {"dro_clip": -1}}', "run_seconds: ci: dro_clip: must be a number of seconds >= 0 (got "),
         ('{"ci": [1, 2]}', "run_seconds: ci: must map family names ("),
+        ("[1, 2]", "run_seconds: must map scales (ci, reduced, full) to each family's seconds (got "),
     ],
 )
 def test_a_bad_run_seconds_names_the_setting_the_family_and_the_reason(tmp_path, given, said):
