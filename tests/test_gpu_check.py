@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 
@@ -41,8 +43,10 @@ def test_tiny_check_runs_end_to_end_on_cpu(tmp_path):
     assert len(timed) == 2
     batch = grpo["batch"]
     for step in timed:
-        # the phases are the step, measured piecewise: together no more than the step and most of it
-        assert 0.5 * step["seconds"] < sum(step["phases_s"].values()) <= step["seconds"]
+        # the phases are the step, measured piecewise: together no more than the step and most of it (the slack
+        # allows a preemption in the untimed lines, a tiny step being tens of milliseconds on a shared CPU)
+        untimed = step["seconds"] - sum(step["phases_s"].values())
+        assert 0 <= untimed < max(0.5 * step["seconds"], 0.25)
         assert 0 < step["generated_tokens"] <= batch["sequences"] * batch["max_new_tokens"]
         assert step["groups_with_reward_spread"] > 0  # the loss has a gradient to take
         assert step["grad_norm"] > 0
@@ -50,7 +54,10 @@ def test_tiny_check_runs_end_to_end_on_cpu(tmp_path):
     assert grpo["rollout_tokens_per_s"] > 0 and grpo["decode_floor_tokens_per_s"] > 0
     # the floor is the decoder the sampler runs on: the lean forward, which supports the tiny Qwen3 (bf16 autocast)
     assert grpo["decode_floor"] == "lean" and grpo["transformers_decode_tokens_per_s"] > 0
-    assert 0 < grpo["mfu_step_vs_measured"] < grpo["mfu_training_phase_vs_measured"] < 1.5
+    # Utilisation is a ratio of timings: on a GPU the step's is below the training phase's (decoding is memory-bound),
+    # on a shared CPU either may be higher, so only its range and its arithmetic are checked here.
+    assert 0 < grpo["mfu_step_vs_measured"] < 1.5 and 0 < grpo["mfu_training_phase_vs_measured"] < 1.5
+    assert grpo["mfu_step_vs_measured"] == pytest.approx(grpo["model_tflops_per_s"] / grpo["measured_matmul_tflops"])
 
     runs = report["runs"]
     assert runs["status"] == "ok" and runs["seed"] == 1000
