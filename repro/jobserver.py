@@ -296,16 +296,26 @@ def _receive(conn: socket.socket) -> tuple[list[int], dict]:
     return fds, request
 
 
+_CALLED: set[str] = set()
+"""The ``module:function`` entries of :data:`repro.jobwarm.ON_DEMAND` this server has called."""
+
+
 def load_on_demand(argv: list[str]) -> None:
     """Import, in the server, the libraries the job's verb (``argv[0]``) needs that the warm-up leaves out
     (:data:`repro.jobwarm.ON_DEMAND`: mlflow for ``track``), so that its first job pays for them and the later ones
     do not."""
     from repro.jobwarm import ON_DEMAND, freeze_heap
 
-    names = [name for name in ON_DEMAND.get(argv[0] if argv else "", ()) if name not in sys.modules]
+    names = [
+        name for name in ON_DEMAND.get(argv[0] if argv else "", ()) if name not in sys.modules and name not in _CALLED
+    ]
     for name in names:
+        module, _, function = name.partition(":")
         with contextlib.suppress(Exception):  # what fails here fails again in the fork, which reports it
-            importlib.import_module(name)
+            loaded = importlib.import_module(module)
+            if function:
+                _CALLED.add(name)
+                getattr(loaded, function)()
     if names:
         frozen = freeze_heap()
         print(f"repro job server: loaded for {argv[0]}: {', '.join(names)} ({frozen} objects frozen)", flush=True)

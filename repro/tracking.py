@@ -20,8 +20,10 @@ Nothing upstream depends on MLflow: verdicts are made before and without it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -33,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from repro.files import read_json, sha256_file, sha256_json
+from repro.tracking_bulk import log_new_run_metrics
 from repro.tracking_view import (
     REVIEW_VIEW,
     claim_metrics,
@@ -83,7 +86,23 @@ def tracking_uri(configured: str | None = None) -> str:
 def _client(uri: str):
     from mlflow import MlflowClient
 
+    remember_schema_head(compute=False)
     return MlflowClient(tracking_uri=uri)
+
+
+def remember_schema_head(compute: bool = True) -> None:
+    """Make MLflow read the newest schema revision of its SQL store once per process (and read it now unless
+    ``compute`` is False). Each client it makes of a SQL store compares the database's revision with that one, which
+    it finds by loading all of the installed MLflow's 130-odd migration scripts: 0.9 s every sync. The revision is
+    the installed package's, fixed while it runs; a job server reads it before it forks its first sync, so that no
+    sync does (:data:`repro.jobwarm.ON_DEMAND`)."""
+    import mlflow.store.db.utils as db_utils
+
+    head = db_utils._get_latest_schema_revision
+    if not hasattr(head, "cache_info"):
+        head = db_utils._get_latest_schema_revision = functools.cache(head)
+    if compute:
+        head()
 
 
 def _shown(uri: str) -> str:
@@ -175,6 +194,8 @@ def _log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
     metrics = [m if isinstance(m, Metric) else Metric(*m) for m in metrics]
+    if metrics and log_new_run_metrics(client, run_id, metrics):  # a new run in a SQL store: in bulk
+        metrics = []
     params = [Param(k, str(v)[:6000]) for k, v in params]
     tags = [RunTag(k, str(v)) for k, v in tags]
     for i in range(0, max(len(metrics), 1), MAX_BATCH):
@@ -331,11 +352,13 @@ def _sync_training_run(
     if record["status"] == "completed":
         curve = pd.read_parquet(run_dir / record["artifacts"]["curve"]["file"])
         # Null curve cells mean "does not apply to this run" (schemas.Curve); they are not logged as NaN points.
+        steps = curve["step"].to_numpy(dtype="int64").tolist()
         for column in curve.columns.drop("step"):
-            present = curve[column].notna()
+            values = curve[column].to_numpy(dtype="float64", na_value=float("nan")).tolist()
             metrics += [
-                Metric(f"curve.{column}", float(val), 0, int(step))
-                for step, val in zip(curve.loc[present, "step"], curve.loc[present, column], strict=True)
+                Metric(f"curve.{column}", val, 0, step)
+                for step, val in zip(steps, values, strict=True)
+                if not math.isnan(val)  # a null cell: not present
             ]
     params = [*_flat("", record["params"]), ("seed", record["seed"]), ("experiment", record["experiment"])]
     tags = [

@@ -112,6 +112,7 @@ def test_mlflow_is_loaded_by_the_job_server_for_the_first_track_job_only(planted
             receipts.append({k: sorted(v) if isinstance(v, dict) else v for k, v in receipt.items() if k != "uri"})
         loaded = re.findall(r"^repro job server: loaded for track: (.*)$", log.read_text(), re.MULTILINE)
         assert len(loaded) == 1 and "mlflow" in loaded[0].split(", "), log.read_text()
+        assert "repro.tracking:remember_schema_head" in loaded[0]  # read once, before the first fork
         frozen = [int(n) for n in re.findall(r"\((\d+) objects frozen\)", log.read_text())]
         assert len(frozen) == 2 and frozen[1] > frozen[0]  # what it loaded is frozen too (repro.jobwarm.freeze_heap)
         assert [rest for _, rest in _forks(log)].count(f"repro track in {workdir}") == 2
