@@ -14,7 +14,8 @@ Both warm the project's modules (repro.jobwarm.warm_project), which since then a
 parser: neither variant's jobs build it, so the comparison is of the parts above only.
 
 and reports each verb's total seconds, and the ratio warm / reference. It also times a served job's own process
-(``python -m repro``'s client imports) against one that imports the command line first.
+(``python -S -m repro``'s client imports, as the rules start it) against the same with ``site`` and one that imports
+the command line first.
 
 ``--reference unfrozen`` compares with the warm-up as it is but without freezing the heap. ``--after track`` replays
 both as after the server forked the first MLflow sync, which loads mlflow into it (repro.jobwarm.ON_DEMAND): without
@@ -61,8 +62,9 @@ def job_commands(workdir: Path) -> list[list[str]]:
     commands = []
     for line in proc.stdout.replace("\\\n", " ").splitlines():
         line = line.strip()
-        if line.startswith("python -m repro "):
-            argv = shlex.split(line.split(" > ")[0])[3:]
+        if line.startswith(("python -m repro ", "python -S -m repro ")):
+            words = shlex.split(line.split(" > ")[0])
+            argv = words[words.index("repro") + 1 :]
             if argv[0] in VERBS:
                 commands.append(argv)
     return sorted(commands, key=lambda argv: VERBS.index(argv[0]))
@@ -124,12 +126,14 @@ def replay(variant: str, commands: list[list[str]], workdir: Path, on_demand: st
     return json.loads(data)
 
 
-def client_ms(workdir: Path, code: str, n: int = 30) -> float:
-    """Median milliseconds of ``python -c code`` (a job process's imports), from ``workdir``."""
+def client_ms(workdir: Path, code: str, flags: tuple[str, ...] = (), n: int = 30) -> float:
+    """Median milliseconds of ``python [flags] -c code`` (a job process's imports), from ``workdir``, with the
+    package on ``$PYTHONPATH`` as the workflow's jobs have it."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     times = []
     for _ in range(n):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], cwd=workdir, check=True)
+        subprocess.run([sys.executable, *flags, "-c", code], cwd=workdir, env=env, check=True)
         times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
 
@@ -176,10 +180,11 @@ def main() -> int:
                 runs[variant].append(result["seconds"])
                 total = sum(result["seconds"].values())
                 print(f"round {round_ + 1}, {variant}: {total:.1f} s", flush=True)
-        light = client_ms(work, "import repro.jobserver")
-        heavy = client_ms(work, "import repro.jobserver, repro.cli")
+        light = client_ms(work, "import repro.jobclient", ("-S",))
+        with_site = client_ms(work, "import repro.jobclient")
+        heavy = client_ms(work, "import repro.jobclient, repro.cli")
         bare = client_ms(work, "pass")
-    clients = {"python": bare, "served": light, "with_cli": heavy}
+    clients = {"python": bare, "served": light, "served_with_site": with_site, "with_cli": heavy}
     report = {"reference": args.reference, "after": args.after or None, "jobs": counts, "client_ms": clients}
     report["per_verb_s"] = {}
     for verb in VERBS:

@@ -1,16 +1,17 @@
 """A warm job server: the heavy libraries are imported once per workflow, and each rule job runs in a fork.
 
-Every rule calls ``python -m repro <verb>``, and a ci-scale workflow is about 300 such jobs. A fresh process spends
+Every rule calls ``python -S -m repro <verb>``, and a ci-scale workflow is about 500 such jobs. A fresh process spends
 2.5 s importing torch and another 4.8 s importing transformers' model code before a 10-20 s tiny run starts, and
 1.5-3.5 s on pandas, pandera, scipy and matplotlib before scoring or deciding in well under a second (measured on
 2 cores: the ci workflow takes 20 minutes as separate processes and 13 in forks, with identical predictions,
 weights and verdicts). When the workflow executes jobs on this machine it starts one server (rules/common.smk,
 ``onstart``) that imports :data:`repro.jobwarm.PRELOAD` and listens on a Unix socket in a private temporary folder.
-A job's ``repro`` process, for the verbs in :data:`SERVED`, connects and hands over its stdout/stderr file descriptors,
-working directory, environment and arguments; the server reads them, loads what the verb needs beyond its warm-up
-(:data:`repro.jobwarm.ON_DEMAND`) and forks; the fork takes them over and runs exactly what the
-job's own process would (:func:`repro.cli.dispatch`), then reports its exit status. The job process waits, forwards
-SIGINT/SIGTERM/SIGHUP to the fork and exits with its status; a fork whose job process disappears terminates itself.
+A job's process (:mod:`repro.jobclient`), for the verbs in :data:`repro.jobclient.SERVED`, connects and hands over
+its stdout/stderr file descriptors, working directory, environment and arguments; the server reads them, loads what
+the verb needs beyond its warm-up (:data:`repro.jobwarm.ON_DEMAND`) and forks; the fork takes them over and runs
+exactly what the job's own process would (:func:`repro.cli.dispatch`), then reports its exit status. The job process
+waits, forwards SIGINT/SIGTERM/SIGHUP to the fork and exits with its status; a fork whose job process disappears
+terminates itself.
 
 The project's own modules are imported in the server too (those the rule verbs use: :mod:`repro.jobwarm`), and the
 caches of their parsed source (code keys, integrity checks) filled, after the server has recorded a digest of the
@@ -18,9 +19,9 @@ package's files. Each fork compares the files with that digest before it runs it
 or removed since, the fork drops every ``repro`` module and imports them again, so that a job always runs the
 project's files as they are when it starts (each fork re-imported them all until this saved 0.1-0.4 s a job).
 
-Without a server (cluster executors, ``--use-conda``, ``--no-hooks``,
-``job_server: false``), when the server ended or does not listen within :data:`STARTUP_WAIT` seconds, or when it
-runs in another environment or another copy of the package, the job process does the work itself, as it always can.
+Without a server (cluster executors, ``--use-conda``, ``--no-hooks``, ``job_server: false``), when the server ended or
+does not listen within :data:`repro.jobclient.STARTUP_WAIT` seconds, or when it runs in another environment or another
+copy of the package, the job process does the work itself, as it always can.
 """
 
 from __future__ import annotations
@@ -32,37 +33,12 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import threading
-import time
 from pathlib import Path
 
-ENV = "REPRO_JOB_SERVER"
-"""Environment variable holding the server's socket path (set by the workflow for its jobs)."""
-SERVER_PID = "REPRO_JOB_SERVER_PID"
-"""Environment variable holding the server's pid: while that process runs and its socket does not exist yet (it is
-still importing :data:`repro.jobwarm.PRELOAD`), a job waits for it, up to :data:`STARTUP_WAIT` seconds."""
-STARTUP_WAIT = 120.0
-"""Seconds a job waits for a server that is starting. Waiting costs nothing: a job that ran itself instead would spend
-the same seconds importing the same libraries, on the same cores, beside the server."""
-SERVED = frozenset(
-    {
-        "run-arm",
-        "compute-metrics",
-        "arm-scores",
-        "check-property",
-        "decide",
-        "family-pvalues",
-        "holm-family",
-        "finalize",
-        "summarize",
-        "track",
-        "track-receipt",
-    }
-)
-"""Verbs handed to the server: the rule verbs, each dominated by import time in a process of its own."""
-_HEADER = struct.Struct("!Q")
+from repro.jobclient import ENV, HEADER_SIZE, SERVER_PID, alive, identity
+
 PACKAGE = Path(__file__).resolve().parent
 """The project's package: its files' digest decides whether a fork may keep the modules the server imported."""
 
@@ -87,16 +63,6 @@ def _project_modules() -> list[str]:
     return [name for name in sys.modules if name == "repro" or name.startswith("repro.")]
 
 
-def _identity() -> dict[str, str]:
-    """What client and server must share for a fork to run what the job's own process would."""
-    return {
-        # The environment, not the executable's name: jobs call `python`, Snakemake's own shebang says `python3`.
-        "prefix": sys.prefix,
-        "version": sys.version,
-        "package": str(Path(__file__).resolve().parent),
-    }
-
-
 def _read_exact(conn: socket.socket, n: int) -> bytes:
     data = b""
     while len(data) < n:
@@ -105,98 +71,6 @@ def _read_exact(conn: socket.socket, n: int) -> bytes:
             raise ConnectionError("the peer closed the connection")
         data += chunk
     return data
-
-
-# ------------------------------------------------------------------ client (the job's process)
-
-
-WORKFLOW_PID = "REPRO_WORKFLOW_PID"
-"""Environment variable holding the pid of the Snakemake process whose jobs run on this machine (rules/common.smk)."""
-
-
-def end_with_workflow() -> None:
-    """End this rule verb's process with its job: when the shell Snakemake started for it dies (even by ``kill -9``;
-    Linux ``prctl(PR_SET_PDEATHSIG)``), or when the Snakemake process itself is gone (:data:`WORKFLOW_PID`, checked
-    every second), it gets SIGTERM. A run then stops before it writes ``run.json`` (written last); in the job server
-    the client forwards the signal to its fork. Without this an orphaned run finishes after its workflow was killed
-    and leaves the record of a job Snakemake never saw finish, while a rerun may be writing the same folder."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        parent = os.getppid()
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(1, signal.SIGTERM, 0, 0, 0) == 0 and os.getppid() != parent:  # 1: PR_SET_PDEATHSIG
-            os.kill(os.getpid(), signal.SIGTERM)  # the parent died while this was being set up
-    workflow = os.environ.get(WORKFLOW_PID, "")
-    if workflow.isdigit():
-
-        def watch():
-            while _alive(int(workflow)):
-                threading.Event().wait(1.0)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-        threading.Thread(target=watch, daemon=True, name="repro-watch-workflow").start()
-
-
-def serve_this_process() -> int | None:
-    """For a rule's own process (``python -m repro <verb> …`` with ``sys.argv`` as the shell gave it): tie it to
-    its job (:func:`end_with_workflow`) and run it on the workflow's server. Returns the job's exit status, or None
-    when the verb is not served or there is no server to use. ``python -m repro`` calls this before it imports the
-    command line (its parser and verb modules, about 15 ms of each job's 45 ms client)."""
-    if not (sys.argv[1:2] and sys.argv[1] in SERVED):
-        return None
-    end_with_workflow()
-    return run_on_server(sys.argv[1:])
-
-
-def run_on_server(argv: list[str]) -> int | None:
-    """Run ``repro <argv>`` in a fork of the workflow's job server. Returns its exit status, or None when there
-    is no server to use (the caller then runs the verb itself)."""
-    path = os.environ.get(ENV)
-    if not path or not argv or argv[0] not in SERVED:
-        return None
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, conn.makefile("r", encoding="utf-8") as reply:
-        try:
-            _connect(conn, path)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            socket.send_fds(conn, [b"F"], [sys.stdout.fileno(), sys.stderr.fileno()])
-            request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "identity": _identity()}
-            body = json.dumps(request).encode()
-            conn.sendall(_HEADER.pack(len(body)) + body)
-            first = reply.readline().split()
-        except OSError:
-            return None
-        if first[:1] != ["PID"]:  # refused: another environment or another copy of the package
-            return None
-        pid = int(first[1])
-
-        def forward(signum, _frame):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, forward)
-        last = reply.readline().split()  # from here on the job is the fork's: no fallback
-    if last[:1] == ["EXIT"]:
-        return int(last[1])
-    print(f"repro job server: the job's fork (pid {pid}) ended without an exit status (killed?)", file=sys.stderr)
-    return 1
-
-
-def _connect(conn: socket.socket, path: str) -> None:
-    """Connect to the server's socket, waiting while the server (:data:`SERVER_PID`) runs and does not listen yet.
-    Raises OSError when there is no server to wait for, when it ended, or after :data:`STARTUP_WAIT` seconds."""
-    pid = os.environ.get(SERVER_PID, "")
-    deadline = time.monotonic() + STARTUP_WAIT
-    while True:
-        try:
-            conn.connect(path)
-            return
-        except (FileNotFoundError, ConnectionRefusedError):
-            if not pid.isdigit() or not _alive(int(pid)) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 # ------------------------------------------------------------------ server
@@ -209,7 +83,7 @@ def serve(socket_path: str, parent: int) -> int:
     from repro.jobwarm import PRELOAD, warm_up
 
     project_modules, frozen = warm_up()
-    identity = _identity()
+    own = identity()
     stop = False
 
     def request_stop(_signum, _frame):
@@ -248,7 +122,7 @@ def serve(socket_path: str, parent: int) -> int:
             sys.stderr.flush()
             if os.fork() == 0:
                 listener.close()
-                _work(conn, fds, request, identity, parent, digest)  # never returns
+                _work(conn, fds, request, own, parent, digest)  # never returns
             conn.close()
             for fd in fds:
                 os.close(fd)
@@ -256,21 +130,6 @@ def serve(socket_path: str, parent: int) -> int:
         listener.close()
         Path(socket_path).unlink(missing_ok=True)
     return 0
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, killed and not yet reaped by its parent, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc here: trust the signal
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _receive(conn: socket.socket) -> tuple[list[int], dict]:
@@ -283,7 +142,7 @@ def _receive(conn: socket.socket) -> tuple[list[int], dict]:
         try:
             if len(fds) != 2:
                 raise ValueError(f"{len(fds)} file descriptors, not 2 (stdout, stderr)")
-            (size,) = _HEADER.unpack(_read_exact(conn, _HEADER.size))
+            size = int.from_bytes(_read_exact(conn, HEADER_SIZE), "big")
             request = json.loads(_read_exact(conn, size))
             if not isinstance(request, dict) or not isinstance(request.get("argv"), list):
                 raise ValueError("the request is not an object with an argument list")
@@ -368,7 +227,7 @@ def _work(conn: socket.socket, fds: list[int], request: dict, identity: dict[str
                     gone = bool(ready) and conn.recv(1) == b""
                 except (OSError, ValueError):
                     gone = True
-                gone = gone or not _alive(workflow)
+                gone = gone or not alive(workflow)
             if gone and not finished.is_set():
                 os.kill(os.getpid(), signal.SIGTERM)
 

@@ -16,7 +16,7 @@ rule compute_metrics:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro compute-metrics --run {input.run:q} --out {output.metrics:q} \
+        python -S -m repro compute-metrics --run {input.run:q} --out {output.metrics:q} \
             --status {output.status:q} > {log:q} 2>&1
         """
 
@@ -34,5 +34,5 @@ rule arm_scores:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro arm-scores --out {output.manifest:q} {input.scores:q} > {log:q} 2>&1
+        python -S -m repro arm-scores --out {output.manifest:q} {input.scores:q} > {log:q} 2>&1
         """

@@ -18,7 +18,7 @@ rule summarize_verdicts:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro summarize --scale {wildcards.scale} --out-tsv {output.tsv:q} --out-html {output.html:q} \
+        python -S -m repro summarize --scale {wildcards.scale} --out-tsv {output.tsv:q} --out-html {output.html:q} \
             --out-table-html {output.table:q} \
             {input.verdicts:q} > {log:q} 2>&1
         """

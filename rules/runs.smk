@@ -27,5 +27,5 @@ rule run_arm:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro run-arm --spec {params.spec:q} --out {output.run:q} --threads {threads} > {log:q} 2>&1
+        python -S -m repro run-arm --spec {params.spec:q} --out {output.run:q} --threads {threads} > {log:q} 2>&1
         """

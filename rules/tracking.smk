@@ -20,7 +20,7 @@ rule track_mlflow:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro track --scale {wildcards.scale} --uri {params.uri:q} --out {output.receipt:q} \
+        python -S -m repro track --scale {wildcards.scale} --uri {params.uri:q} --out {output.receipt:q} \
             {input.verdicts:q} > {log:q} 2>&1
         """
 
@@ -37,5 +37,5 @@ rule mlflow_receipt:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro track-receipt --out {output.receipt:q} {input.receipts:q} > {log:q} 2>&1
+        python -S -m repro track-receipt --out {output.receipt:q} {input.receipts:q} > {log:q} 2>&1
         """

@@ -18,7 +18,7 @@ rule check_property:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro check-property --claim {input.claim:q} --scale {wildcards.scale} \
+        python -S -m repro check-property --claim {input.claim:q} --scale {wildcards.scale} \
             --out {output.table:q} --status {output.status:q} > {log:q} 2>&1
         """
 
@@ -40,7 +40,7 @@ rule decide_claim:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro decide --claim {input.claim:q} --scale {wildcards.scale} --out {output.decision:q} \
+        python -S -m repro decide --claim {input.claim:q} --scale {wildcards.scale} --out {output.decision:q} \
             --papers {params.papers:q} > {log:q} 2>&1
         """
 
@@ -62,7 +62,7 @@ rule family_pvalues:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro family-pvalues --paper {wildcards.paper} --scale {wildcards.scale} --out {output.pvalues:q} \
+        python -S -m repro family-pvalues --paper {wildcards.paper} --scale {wildcards.scale} --out {output.pvalues:q} \
             {input.decisions:q} > {log:q} 2>&1
         """
 
@@ -81,7 +81,7 @@ rule holm_family:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro holm-family --pvalues {input.pvalues:q} --out {output.family:q} > {log:q} 2>&1
+        python -S -m repro holm-family --pvalues {input.pvalues:q} --out {output.family:q} > {log:q} 2>&1
         """
 
 
@@ -108,7 +108,7 @@ rule decide_verdict:
         "../envs/repro.yaml"
     shell:
         """
-        python -m repro finalize --claim {input.claim:q} --scale {wildcards.scale} --decision {input.decision:q} \
+        python -S -m repro finalize --claim {input.claim:q} --scale {wildcards.scale} --decision {input.decision:q} \
             {params.verdict[family]} {params.verdict[reference]} --out-json {output.json:q} --out-card {output.card:q} \
             --out-plot {output.plot:q} > {log:q} 2>&1
         """

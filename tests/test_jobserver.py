@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from repro.jobserver import _HEADER, ENV, SERVER_PID, JobServer, _connect, _identity
+from repro.jobclient import ENV, HEADER_SIZE, SERVER_PID, connect, identity, json_text
+from repro.jobserver import JobServer
 from repro.plan import make_run
 
 from .conftest import ROOT
@@ -48,10 +49,11 @@ def _start(log: Path, package_root: Path) -> tuple[JobServer, str]:
 
 
 def _repro(args, cwd, socket_path=None, **kwargs):
+    """A job's own process as a rule starts it (``python -S -m repro``, the package on ``$PYTHONPATH``)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if socket_path:
         env[ENV] = socket_path
-    return subprocess.Popen([sys.executable, "-m", "repro", *args], cwd=cwd, env=env, **kwargs)
+    return subprocess.Popen([sys.executable, "-S", "-m", "repro", *args], cwd=cwd, env=env, **kwargs)
 
 
 def _forks(log: Path) -> list[tuple[int, str]]:
@@ -142,14 +144,54 @@ def test_without_a_server_the_job_runs_in_its_own_process(tmp_path):
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "completed"
 
 
+def test_a_client_without_site_is_the_same_environment_as_the_server(tmp_path):
+    """Under ``-S`` Python leaves a virtual environment's prefix to ``site``: the client finds it as ``site`` would,
+    or the server would refuse every rule's job and each would start again with ``site`` (correct, and slower)."""
+    code = "import json; from repro.jobclient import identity; print(json.dumps(identity()))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    without, with_site = (
+        json.loads(
+            subprocess.run(
+                [sys.executable, *flags, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for flags in (["-S"], [])
+    )
+    assert without == with_site == identity()
+
+
+def test_a_refused_job_runs_in_its_own_process_with_site(tmp_path, monkeypatch):
+    """A server of another copy of the package refuses the job; its ``-S`` process starts again as ``python -m
+    repro`` with the environment's packages (which the verb imports: pandas, torch), asks once more (refused again
+    here) and runs the job itself."""
+    copy = tmp_path / "src"
+    shutil.copytree(ROOT / "repro", copy / "repro", ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.chdir(tmp_path)  # `python -m repro` would import the package in the current folder first
+    jobs, path = _start(tmp_path / "job_server.log", copy)
+    try:
+        proc = _repro(
+            ["run-arm", "--spec", make_run("planted", "ci", 1, {}).to_json(), "--out", "run.json"],
+            tmp_path,
+            path,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+        assert json.loads((tmp_path / "run.json").read_text())["status"] == "completed"
+        refusals = [rest.split(" of ")[0] for _, rest in _forks(tmp_path / "job_server.log")]
+        assert refusals == ["refused a client"] * 2  # without site, then with it
+    finally:
+        jobs.stop()
+
+
 def test_a_client_of_another_environment_is_refused(server):
     path, log = server
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(path)
         socket.send_fds(conn, [b"F"], [sys.stdout.fileno(), sys.stderr.fileno()])
-        elsewhere = {**_identity(), "prefix": "/another/venv"}
+        elsewhere = {**identity(), "prefix": "/another/venv"}
         body = json.dumps({"argv": ["status"], "cwd": "/", "env": {}, "identity": elsewhere}).encode()
-        conn.sendall(_HEADER.pack(len(body)) + body)
+        conn.sendall(len(body).to_bytes(HEADER_SIZE, "big") + body)
         assert conn.makefile().readline() == "REFUSED\n"
     assert any(rest.startswith("refused a client") for _, rest in _forks(log))
 
@@ -162,7 +204,7 @@ def test_a_malformed_request_is_dropped_and_the_server_serves_on(server, tmp_pat
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(path)
             socket.send_fds(conn, [b"F"], [sys.stdout.fileno(), sys.stderr.fileno()])
-            conn.sendall(_HEADER.pack(len(body)) + body)
+            conn.sendall(len(body).to_bytes(HEADER_SIZE, "big") + body)
             assert conn.makefile().readline() == ""  # closed without an answer
     assert log.read_text().count("dropped a client whose request could not be read") >= 2
     proc = _repro(["decide", "--scale", "ci"], tmp_path, path, stderr=subprocess.PIPE, text=True)
@@ -217,7 +259,7 @@ def test_a_job_waits_for_a_server_that_is_starting_and_not_for_one_that_ended(tm
     try:
         began = time.monotonic()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            _connect(conn, path)  # no socket yet: it waits
+            connect(conn, path)  # no socket yet: it waits
             assert time.monotonic() - began >= 0.9
         later.join()
         listener.close()
@@ -226,7 +268,7 @@ def test_a_job_waits_for_a_server_that_is_starting_and_not_for_one_that_ended(tm
         starting.wait()
         began = time.monotonic()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, pytest.raises(FileNotFoundError):
-            _connect(conn, path)  # its server is gone: no wait
+            connect(conn, path)  # its server is gone: no wait
         assert time.monotonic() - began < 1.0
     finally:
         starting.kill()
@@ -236,21 +278,23 @@ def test_a_job_waits_for_a_server_that_is_starting_and_not_for_one_that_ended(tm
 def test_every_rule_verb_is_served_and_no_rule_runs_python_in_snakemake():
     """A rule verb left out of SERVED pays 1.5-3.5 s of imports per job (finalize did: 63 jobs of the ci workflow),
     and a `run:` block is worse: Snakemake spawns a second Snakemake for it that parses the workflow again."""
-    from repro.jobserver import SERVED
+    from repro.jobclient import SERVED
 
     text = "\n".join(p.read_text() for p in sorted((ROOT / "rules").glob("*.smk")))
-    verbs = set(re.findall(r"python -m repro ([a-z-]+)", text))
+    verbs = set(re.findall(r"python -S -m repro ([a-z-]+)", text))
     assert "track" in verbs and verbs <= SERVED, sorted(verbs - SERVED)
+    assert not re.search(r"python -m repro", text)  # every job's own process is the light client
     assert not re.search(r"^\s+run:\s*$", text, re.MULTILINE)
 
 
 def test_a_served_jobs_own_process_imports_the_client_only(server, tmp_path):
-    """``python -m repro <served verb>`` hands the job to the server before it imports the command line (its parser
-    and verb modules): each of a workflow's ~500 job processes is a light client."""
+    """``python -S -m repro <served verb>`` hands the job to the server before it imports the command line (its
+    parser and verb modules), the rest of the package or the environment's site: each of a workflow's ~500 job
+    processes is a light client."""
     path, _ = server
     env = {**os.environ, "PYTHONPATH": str(ROOT), ENV: path}
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "repro", "decide", "--scale", "ci"],
+        [sys.executable, "-S", "-X", "importtime", "-m", "repro", "decide", "--scale", "ci"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -259,9 +303,26 @@ def test_a_served_jobs_own_process_imports_the_client_only(server, tmp_path):
     )
     assert proc.returncode == 2 and "usage:" in proc.stderr  # the fork ran the verb and its error came back
     imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert "repro.jobserver" in imported
-    assert not {name for name in imported if name.startswith("repro.cli")}
-    assert not {"argparse", "subprocess", "tempfile", "hashlib"} & imported
+    assert "repro.jobclient" in imported
+    assert not {name for name in imported if name.startswith("repro.") and name != "repro.jobclient"}
+    light = {"site", "argparse", "subprocess", "tempfile", "hashlib", "pathlib", "json", "re", "enum", "socket"}
+    assert not light & imported, light & imported
+
+
+def test_a_request_is_the_json_the_server_reads():
+    """The client writes its request's JSON itself (json imports re and enum: a third of a job process's start):
+    the same text as ``json.dumps``, read back unchanged, for any environment (quotes, newlines, non-ASCII, and the
+    surrogate escapes of bytes that are not UTF-8 in a variable)."""
+    request = {
+        "argv": ["decide", "--claim", 'claims/a "b"\\c.yaml', ""],
+        "cwd": "/tmp/wörk dir",
+        "env": {"PATH": "/usr/bin", "X": "line\nbreak\ttab\x00\x7f", "Y": "\udcff\u20ac😀", "": "empty"},
+        "identity": identity(),
+    }
+    assert json_text(request) == json.dumps(request)
+    assert json.loads(json_text(request)) == request
+    with pytest.raises(TypeError, match="not int"):
+        json_text({"argv": [1]})
 
 
 def test_the_server_builds_every_table_schema_before_it_forks():

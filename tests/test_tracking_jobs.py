@@ -67,7 +67,7 @@ def test_each_paper_is_tracked_by_its_own_job_from_its_own_verdicts(tmp_path):
 
     tracked: dict[str, set[str]] = {}
     for line in out.splitlines():
-        if line.strip().startswith("python -m repro track "):
+        if line.strip().startswith("python -S -m repro track "):
             words = shlex.split(line.strip().removesuffix("\\"))
             paper = re.fullmatch(r"results/mlflow/ci/(\d{4}\.\d{4,5})\.json", words[words.index("--out") + 1]).group(1)
             tracked[paper] = {w for w in words if w.startswith("results/verdicts/ci/")}
@@ -84,5 +84,5 @@ def test_each_paper_is_tracked_by_its_own_job_from_its_own_verdicts(tmp_path):
         assert re.search(r"^\s+resources: .*mlflow_writer=1", block, re.M), block
     assert out.count("rule mlflow_receipt:") == 1
     assert re.search(
-        r"^\s*python -m repro track-receipt --out results/mlflow-ci\.json( results/mlflow/ci/\S+){5,}", out, re.M
+        r"^\s*python -S -m repro track-receipt --out results/mlflow-ci\.json( results/mlflow/ci/\S+){5,}", out, re.M
     )

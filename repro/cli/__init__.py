@@ -78,9 +78,9 @@ def dispatch(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None, *, server: bool = True) -> int:
     """The ``repro`` entry point: rule verbs go to the workflow's job server when there is one
-    (:mod:`repro.jobserver`), everything else runs here. ``server=False``: the caller already tried the server
+    (:mod:`repro.jobclient`), everything else runs here. ``server=False``: the caller already tried the server
     (``python -m repro``)."""
-    from repro.jobserver import run_on_server, serve_this_process
+    from repro.jobclient import run_on_server, serve_this_process
 
     if server:
         served = serve_this_process() if argv is None else run_on_server(list(argv))

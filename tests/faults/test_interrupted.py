@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.jobserver import _alive
+from repro.jobclient import alive
 
 from ..conftest import ROOT, fingerprint, snakemake
 from ..test_claims import PAPER, VALID, _write
@@ -110,7 +110,7 @@ def _parent(pid: int) -> int | None:
 
 def _wait_gone(pids, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
         time.sleep(0.2)
 
 
