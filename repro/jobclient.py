@@ -24,6 +24,8 @@ from _json import encode_basestring_ascii
 
 ENV = "REPRO_JOB_SERVER"
 """Environment variable holding the server's socket path (set by the workflow for its jobs)."""
+ENV_LIGHT = "REPRO_JOB_SERVER_LIGHT"
+"""Environment variable holding the light server's socket path (:data:`LIGHT_VERBS`; set with :data:`ENV`)."""
 SERVER_PID = "REPRO_JOB_SERVER_PID"
 """Environment variable holding the server's pid: while that process runs and its socket does not exist yet (it is
 still importing :data:`repro.jobwarm.PRELOAD`), a job waits for it, up to :data:`STARTUP_WAIT` seconds."""
@@ -48,6 +50,9 @@ SERVED = frozenset(
     }
 )
 """Verbs handed to the server: the rule verbs, each dominated by import time in a process of its own."""
+LIGHT_VERBS = SERVED - {"run-arm", "check-property"}
+"""Verbs handed to the light server where there is one: those that train nothing and never import torch,
+transformers or open_clip (:data:`repro.jobwarm.HEAVY`)."""
 HEADER_SIZE = 8
 """A request's JSON body follows its length: 8 bytes, big-endian (``struct`` format ``!Q``)."""
 
@@ -132,6 +137,8 @@ def run_on_server(argv: list[str]) -> int | None:
     path = os.environ.get(ENV)
     if not path or not argv or argv[0] not in SERVED:
         return None
+    if argv[0] in LIGHT_VERBS:
+        path = os.environ.get(ENV_LIGHT) or path
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     reply = _Lines(conn)
     try:

@@ -35,6 +35,12 @@ PRELOAD = (
 WARM_ROOTS = ("repro.cli.runs", "repro.cli.verdicts", "repro.runner", "repro.verdict", "repro.report", "repro.ledger")
 """Modules whose closures (with every family's experiment, schemas and metrics) the server imports: the served
 verbs' code. mlflow is not among them (:mod:`repro.tracking` imports it where it writes): it is loaded on demand."""
+HEAVY = ("torch", "transformers", "open_clip")
+"""The libraries only training runs and property checks use. The light server (:mod:`repro.jobserver`) has none."""
+LIGHT_PRELOAD = tuple(name for name in PRELOAD if name.split(".")[0] not in HEAVY)
+LIGHT_ROOTS = ("repro.cli.runs", "repro.cli.verdicts", "repro.cli.status", "repro.verdict", "repro.report")
+"""The light server's project modules: the closures of the scoring, deciding and reporting verbs'
+(:data:`repro.jobclient.LIGHT_VERBS`) code, with every family's schemas and metrics but not its experiment."""
 ON_DEMAND = {"track": ("mlflow", "mlflow.store.tracking.sqlalchemy_store", "repro.tracking:remember_schema_head")}
 """Verb -> what the server imports (``module``) or imports and calls (``module:function``) before it forks that
 verb's first job (:func:`repro.jobserver.load_on_demand`), and keeps for the next: libraries only some workflows use.
@@ -48,15 +54,19 @@ def _cli_parser() -> None:
     parser()
 
 
-def warm_project() -> int:
+def warm_project(light: bool = False) -> int:
     """Import the project modules the served verbs use (:data:`WARM_ROOTS`, every family's experiment, schemas and
-    metrics, and what they import) and fill the caches of their parsed source that code keys and integrity checks
-    read. Returns how many project modules are loaded. What fails here is left to the fork, which reports it."""
+    metrics, and what they import; ``light``: :data:`LIGHT_ROOTS`, schemas and metrics) and fill the caches of their
+    parsed source that code keys and integrity checks read. Returns how many project modules are loaded. What fails
+    here is left to the fork, which reports it."""
     from repro import codekeys, integrity, registry
 
     families = sorted(registry.FAMILIES)
-    parts = ("experiment", "schemas", "metrics")
-    roots = [*WARM_ROOTS, *(registry.module_name(f, part) for f in families for part in parts)]
+    parts = ("schemas", "metrics") if light else ("experiment", "schemas", "metrics")
+    roots = [
+        *(LIGHT_ROOTS if light else WARM_ROOTS),
+        *(registry.module_name(f, part) for f in families for part in parts),
+    ]
     names: set[str] = set()
     for root in roots:
         with contextlib.suppress(Exception):
@@ -68,7 +78,11 @@ def warm_project() -> int:
     warmers += [functools.partial(key, f) for f in families for key in (codekeys.run_key, codekeys.metrics_key)]
     warmers += [functools.partial(codekeys.property_key, check) for check in registry.PROPERTIES]
     warmers += [functools.partial(integrity.scan_sources, registry.module_name(f, "experiment")) for f in families]
-    loaders = (registry.get_experiment, registry.get_schemas, registry.get_metrics)
+    loaders = (
+        (registry.get_schemas, registry.get_metrics)
+        if light
+        else (registry.get_experiment, registry.get_schemas, registry.get_metrics)
+    )
     warmers += [functools.partial(load, f) for f in families for load in loaders]
     for warm in warmers:
         with contextlib.suppress(Exception):
@@ -119,13 +133,13 @@ def freeze_heap() -> int:
     return gc.get_freeze_count()
 
 
-def warm_up() -> tuple[int, int]:
+def warm_up(light: bool = False) -> tuple[int, int]:
     """Everything above, in the calling thread (the one the server forks from): the libraries, the project's modules
-    and caches, Pillow's plugins, the table schemas; then the heap is frozen. Returns how many project modules are
-    loaded and how many objects are frozen."""
-    for name in PRELOAD:
+    and caches, Pillow's plugins, the table schemas; then the heap is frozen. ``light``: without :data:`HEAVY` and
+    the families' experiments. Returns how many project modules are loaded and how many objects are frozen."""
+    for name in LIGHT_PRELOAD if light else PRELOAD:
         importlib.import_module(name)
-    loaded = warm_project()
+    loaded = warm_project(light)
     with contextlib.suppress(Exception):
         _image_plugins()
     _warm_tables()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from repro.jobclient import ENV, HEADER_SIZE, SERVER_PID, connect, identity, json_text
-from repro.jobserver import JobServer
+from repro.jobclient import ENV, ENV_LIGHT, HEADER_SIZE, LIGHT_VERBS, SERVER_PID, connect, identity, json_text
+from repro.jobserver import LIGHT_SUFFIX, JobServer
 from repro.plan import make_run
 
 from .conftest import ROOT
@@ -41,6 +41,7 @@ def _start(log: Path, package_root: Path) -> tuple[JobServer, str]:
     jobs.start()
     path = os.environ.pop(ENV)
     os.environ.pop(SERVER_PID)
+    assert os.environ.pop(ENV_LIGHT) == path + LIGHT_SUFFIX
     deadline = time.time() + 120
     while not Path(path).exists() and time.time() < deadline and jobs.process.poll() is None:
         time.sleep(0.2)
@@ -142,6 +143,31 @@ def test_without_a_server_the_job_runs_in_its_own_process(tmp_path):
     )
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "completed"
+
+
+def test_scoring_and_deciding_jobs_go_to_the_light_server_which_has_no_torch(server, tmp_path):
+    """Halfway through its warm-up the server forks the light server, before it imports torch, transformers and
+    open_clip; a job of a verb that trains nothing goes there when the workflow names it, any other to the server."""
+    path, log = server
+    assert "decide" in LIGHT_VERBS and "run-arm" not in LIGHT_VERBS and "check-property" not in LIGHT_VERBS
+    servers = dict(re.findall(r"^repro job server (\d+) \((light|full)\)", log.read_text(), re.MULTILINE))
+    assert sorted(servers.values()) == ["full", "light"], log.read_text()
+    libraries = {kind: Path(f"/proc/{pid}/maps").read_text() for pid, kind in servers.items()}
+    assert "libtorch" in libraries["full"] and "libtorch" not in libraries["light"]
+    assert Path(path + LIGHT_SUFFIX).is_socket()
+    before = len(_forks(log))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), ENV: str(tmp_path / "none"), ENV_LIGHT: path + LIGHT_SUFFIX}
+    proc = subprocess.run(
+        [sys.executable, "-S", "-m", "repro", "decide", "--scale", "ci"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "usage:" in proc.stderr
+    forks = _forks(log)[before:]
+    assert [rest for _, rest in forks] == [f"repro decide in {tmp_path}", "exit 2"]  # served: by the light server
 
 
 def test_a_client_without_site_is_the_same_environment_as_the_server(tmp_path):

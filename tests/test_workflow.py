@@ -154,7 +154,8 @@ def test_deterministic_metrics_across_clean_runs(planted_workflow, tmp_path):
     server; the first ran them in forks of one, repro/jobserver.py)."""
     workdir, claims = planted_workflow
     served = (workdir / "logs/job_server.log").read_text()
-    assert "listening on" in served and "refused" not in served
+    assert "listening on" in served and "refused" not in served  # the jobs' -S clients are the server's environment
+    assert re.search(r"^repro job server \d+ \(light\): .* listening on ", served, re.MULTILINE)
     assert re.search(r"^fork \d+: repro run-arm in ", served, re.MULTILINE)  # runs went through the server
     target = "results/decisions/ci/planted-real-effect.json"
     snakemake(tmp_path, target, claims=claims, config={"job_server": "False"})
