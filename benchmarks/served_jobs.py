@@ -62,7 +62,7 @@ def job_commands(workdir: Path) -> list[list[str]]:
     commands = []
     for line in proc.stdout.replace("\\\n", " ").splitlines():
         line = line.strip()
-        if line.startswith(("python -m repro ", "python -S -m repro ")):
+        if line.startswith("python -S -m repro "):
             words = shlex.split(line.split(" > ")[0])
             argv = words[words.index("repro") + 1 :]
             if argv[0] in VERBS:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import _signal as signal  # signal.py, socket.py, json and threading import enum and re: a third of a job's start
 import _socket as socket
 import _thread
+import array
 import os
 import sys
 import time
@@ -146,8 +147,8 @@ def run_on_server(argv: list[str]) -> int | None:
             connect(conn, path)
             sys.stdout.flush()
             sys.stderr.flush()
-            fds = [sys.stdout.fileno(), sys.stderr.fileno()]  # as socket.send_fds sends them
-            conn.sendmsg([b"F"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _native_ints(fds))])
+            fds = array.array("i", [sys.stdout.fileno(), sys.stderr.fileno()])  # as socket.send_fds sends them
+            conn.sendmsg([b"F"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
             request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "identity": identity()}
             body = json_text(request).encode()
             conn.sendall(len(body).to_bytes(HEADER_SIZE, "big") + body)
@@ -184,10 +185,6 @@ def json_text(value: str | list | dict) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{encode_basestring_ascii(k)}: {json_text(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"a job request holds strings, lists and objects, not {type(value).__name__}")
-
-
-def _native_ints(values: list[int]) -> bytes:
-    return b"".join(value.to_bytes(4, sys.byteorder, signed=True) for value in values)  # C int: 4 bytes on Linux
 
 
 class _Lines:

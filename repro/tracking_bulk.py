@@ -6,7 +6,7 @@ A training run's metrics are all known when its run is created, so :func:`log_ne
 store's ``metrics`` table in one bulk insert and each key's latest value to ``latest_metrics`` in another, in one
 transaction, with MLflow's own validation and value sanitising (NaN stored as 0 with ``is_nan``, ±inf as the largest
 float), its duplicate rule (one row per key, timestamp, step and value) and its choice of latest value (largest step,
-then timestamp, then value; the first logged on a tie). ``tests/test_tracking_bulk.py`` checks that a store written
+then timestamp, then value; the first logged on a tie). ``tests/test_tracking_store.py`` checks that a store written
 this way reads back the same as one written by ``log_batch``.
 
 It applies only where that is safe: a SQL store (SQLite, PostgreSQL, ...), a run that has no metrics yet, metrics not
