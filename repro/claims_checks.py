@@ -9,6 +9,7 @@ property check, which scales can run, and every arm's parameters resolved at eve
 from __future__ import annotations
 
 import difflib
+import math
 import types
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -154,7 +155,63 @@ def _reproduction_issues(claim: ReproductionClaim, found: FileIssues) -> None:
                 "mark this scale not_run with a reason",
             )
         param_issues += _arms_params_issues(family, claim.arms, scale, spec.params, ("arms",), found)
+        problem = power_issue(spec)
+        if problem is not None:
+            found.add(("scales", scale, "seeds"), problem)
     found.issues.extend(_merge_scales(param_issues))
+
+
+def power_issue(spec) -> str | None:
+    """Why a reproduction scale's seeds cannot detect its margin at 80 % power given its pilot's sd (``power``), or
+    None: the minimum detectable effect of a one-sided paired t-test at the expectation's α,
+    (t(1 − α, n − 1) + t(0.8, n − 1))·sd/√n (what :func:`repro.stats.minimum_detectable_effect`, ``repro pilot``
+    and the verdict's power gate compute), must not exceed the margin. Scales without a pilot, or not run, pass."""
+    if spec.power is None or spec.not_run is not None or spec.seeds is None or spec.expectation is None:
+        return None
+    sd, margin, alpha = spec.power.sd, spec.expectation.margin, spec.expectation.alpha
+    mde = _mde(sd, spec.seeds, alpha)
+    if mde <= margin * (1 + 1e-9):
+        return None
+    needed = next((n for n in range(spec.seeds + 1, 10_001) if _mde(sd, n, alpha) <= margin), None)
+    fix = f"declare {needed} seeds" if needed is not None else "declare more seeds"
+    return (
+        f"{spec.seeds} seeds detect {mde:.4g} at 80% power given the pilot's sd {sd:g} (power.sd), more than the "
+        f"margin {margin:g}: {fix}, or the margin {spec.seeds} seeds detect ({mde:.4g}) with the reason"
+    )
+
+
+def _mde(sd: float, n: int, alpha: float, power: float = 0.8) -> float:
+    return (t_quantile(1 - alpha, n - 1) + t_quantile(power, n - 1)) * sd / math.sqrt(n)
+
+
+def t_quantile(q: float, df: int) -> float:
+    """Student's t quantile for 0.5 ≤ q < 1 and an integer df ≥ 1, without scipy (planning loads every claim and
+    would otherwise import scipy.stats, 0.5 s, for this check alone): bisection on the exact CDF of an integer df,
+    1/2 + A(t | df)/2 with Abramowitz & Stegun 26.7.3–4. Equal to ``scipy.stats.t.ppf`` within 1e-12 relative
+    (``tests/test_claims.py``)."""
+    if not (0.5 <= q < 1) or df < 1:
+        raise ValueError(f"t_quantile needs 0.5 <= q < 1 and df >= 1, got q={q}, df={df}")
+    lo, hi = 0.0, 1.0
+    while _t_cdf(hi, df) < q:
+        lo, hi = hi, hi * 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if _t_cdf(mid, df) < q else (lo, mid)
+    return hi
+
+
+def _t_cdf(t: float, df: int) -> float:
+    """P(T ≤ t) for t ≥ 0 and an integer df (Abramowitz & Stegun 26.7.3 for odd df, 26.7.4 for even)."""
+    theta = math.atan(t / math.sqrt(df))
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    total, term = 0.0, 1.0 if df % 2 == 0 else math.cos(theta)
+    for k in range(df % 2, df - 1, 2):  # the powers cos^k θ, k = 0 or 1, …, df − 2
+        total += term
+        term *= c2 * (k + 1) / (k + 2)
+    a = s * total if df % 2 == 0 else 2 / math.pi * (theta + s * total)
+    return 0.5 + a / 2
 
 
 def _registered(get, name: str, found: FileIssues, loc: tuple):

@@ -130,6 +130,18 @@ class Expectation(Model):
 Requirement = Literal["gpu", "hub", "network", "external_judge"]
 
 
+class Power(Model):
+    """The pilot behind a scale's seeds: the per-seed sd of the claim's effect, measured (``repro pilot``) on seeds
+    the decisive run never uses. ``repro claims check`` refuses seeds that do not detect the expectation's margin
+    at 80 % power given this sd (:func:`repro.claims_checks.power_issue`). Not part of the decision rule: the
+    ledger's fingerprint covers the seeds and margin it justifies, not the pilot."""
+
+    sd: Annotated[float, Field(gt=0.0)]
+    """The per-seed sd of the claim's effect on the pilot seeds, in the effect's units."""
+    pilot_seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=2)
+    """The pilot's seeds: none of them a decisive seed 0 … n − 1."""
+
+
 class ReproductionScale(Model):
     hypothesis: Text
     """What is tested at this scale, in words (never the paper's headline number below full)."""
@@ -137,6 +149,8 @@ class ReproductionScale(Model):
     params: dict[str, Any] = Field(default_factory=dict)
     """Parameter overrides applied to every arm at this scale."""
     expectation: Expectation | None = None
+    power: Power | None = None
+    """The pilot that sized ``seeds`` (optional; checked against the margin where given)."""
     requires: list[Requirement] = Field(default_factory=list)
     not_run: Text | None = None
     """Why this scale is not run (the spec above is still written and validated)."""
@@ -145,6 +159,13 @@ class ReproductionScale(Model):
     def _complete(self) -> ReproductionScale:
         if self.not_run is None and (self.seeds is None or self.expectation is None):
             raise ValueError("a scale that runs needs seeds and expectation (or not_run: <reason>)")
+        if self.power is not None and self.seeds is not None:
+            shared = sorted(s for s in set(self.power.pilot_seeds) if s < self.seeds)
+            if shared:
+                raise ValueError(
+                    f"power.pilot_seeds {shared} are decisive seeds (0 … {self.seeds - 1}): a pilot must use seeds "
+                    "the decisive run never does"
+                )
         return self
 
 

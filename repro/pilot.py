@@ -225,6 +225,10 @@ def render(result: PilotResult) -> str:
             f"power 0.8, one-sided α 0.05: MDE {mde:.4g} at the declared {result.declared_seeds} seeds "
             f"against margin {result.margin:g}; seeds to detect the margin: {need if need else 'more than 10,000'}"
         )
+        lines.append(
+            f"  the claim's scale may record this pilot (repro claims check then holds its seeds to the margin): "
+            f"power: {{sd: {sd:.4g}, pilot_seeds: [{', '.join(map(str, result.seeds))}]}}"
+        )
     if result.mechanism:
         m = result.mechanism
         means = ", ".join(f"{arm} {v:.4g}" for arm, v in m["means"].items())

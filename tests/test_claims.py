@@ -457,3 +457,90 @@ def test_shared_arms_are_told_apart_by_what_validation_tells_apart():
     assert _frozen({"a": [1, 2.5]}) == _frozen({"a": [1, 2.5]})
     with pytest.raises(TypeError):
         _frozen({1, 2})
+
+
+def _with_pilot(seeds: int, sd: float, pilot: str = "[1000, 1001, 1002, 1003]") -> str:
+    return _valid_with("    seeds: 3\n", f"    seeds: {seeds}\n    power: {{sd: {sd}, pilot_seeds: {pilot}}}\n")
+
+
+def test_pilot_power_holds_the_seeds_to_the_margin(tmp_path, capsys):
+    """A scale that records its pilot (power: sd, pilot_seeds) must declare seeds that detect its margin at 80 %
+    power by the t-based MDE repro pilot and the verdict's power gate use. Margin 0.02, pilot sd 0.015: 5 seeds detect
+    0.0206 (refused), 6 detect 0.0180 (accepted); the error names the file, the line of `seeds`, the MDE and the seeds
+    that would do."""
+    from repro import stats
+
+    assert stats.minimum_detectable_effect(0.015, 5) > 0.02 >= stats.minimum_detectable_effect(0.015, 6)
+    ok = _write(tmp_path / "ok", {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": _with_pilot(6, 0.015)})
+    (claim,) = load_claims(ok)
+    assert claim.claim.scales.ci.power.sd == 0.015
+
+    short = _write(
+        tmp_path / "short", {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": _with_pilot(5, 0.015)}
+    )
+    with pytest.raises(ClaimError) as info:
+        load_claims(short)
+    (issue,) = info.value.issues
+    assert issue.field == "scales.ci.seeds" and issue.file.endswith("good-claim.yaml")
+    assert "0.02061" in issue.reason and "declare 6 seeds" in issue.reason and "margin 0.02" in issue.reason
+    line = (short / "0000.00002/good-claim.yaml").read_text().splitlines()[issue.line - 1]
+    assert line.strip() == "seeds: 5"
+    assert repro_main(["claims", "check", "--claims", str(short)]) == 1
+    assert "declare 6 seeds" in capsys.readouterr().err
+
+
+def test_pilot_seeds_must_not_be_decisive_seeds(tmp_path):
+    claims = _write(
+        tmp_path, {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": _with_pilot(6, 0.01, "[2, 1000]")}
+    )
+    with pytest.raises(ClaimError) as info:
+        load_claims(claims)
+    (issue,) = info.value.issues
+    assert issue.field.startswith("scales.ci") and "[2]" in issue.reason and "decisive" in issue.reason
+
+
+def test_a_pilot_is_not_part_of_the_decision_rule(tmp_path):
+    """Recording the pilot changes no ledger fingerprint: the rule is the seeds and margin, not their reason."""
+    from repro import ledger
+
+    bare = _write(
+        tmp_path / "bare",
+        {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": _valid_with("seeds: 3", "seeds: 6")},
+    )
+    pilot = _write(
+        tmp_path / "pilot", {"0000.00002/paper.yaml": PAPER, "0000.00002/good-claim.yaml": _with_pilot(6, 0.015)}
+    )
+    (a,), (b,) = load_claims(bare), load_claims(pilot)
+    assert ledger.rule_of(a.claim, "ci") == ledger.rule_of(b.claim, "ci")
+
+
+def test_shipped_pilots_hold_their_seeds():
+    """Every shipped claim that records a pilot passes (load_claims checks it); the CARE claims' earlier seeds (5, and
+    4 for the ablation) would be refused at their margins: the check catches the under-powered pairing they had."""
+    from repro.claims_checks import power_issue
+
+    claims = [c.claim for c in load_claims(ROOT / "claims") if c.claim.kind == "reproduction"]
+    piloted = {c.id: c.scales.ci for c in claims if c.scales.ci.power is not None}
+    assert len(piloted) >= 6
+    for cid, spec in piloted.items():
+        assert power_issue(spec) is None, cid
+        earlier = 4 if cid == "care-ablation-anchor-beats-grpo" else 5
+        if cid != "care-failure-signal-share":  # its margin 0.02 was sized for 3 seeds
+            assert power_issue(spec.model_copy(update={"seeds": earlier})) is not None, cid
+
+
+def test_the_checks_t_quantile_is_scipys():
+    """The claim check's scipy-free Student t quantile (planning loads every claim and should not import
+    scipy.stats for this check) equals scipy's, and its MDE equals repro.stats' (the verdict's power gate's)."""
+    from scipy import stats as sps
+
+    from repro import stats
+    from repro.claims_checks import _mde, t_quantile
+
+    for df in [*range(1, 60), 99, 100, 249, 498, 499]:
+        for q in (0.5, 0.8, 0.9, 0.95, 0.975, 0.995, 0.9995):
+            assert t_quantile(q, df) == pytest.approx(float(sps.t.ppf(q, df)), rel=1e-11, abs=1e-12), (q, df)
+    for n in (2, 3, 5, 7, 30, 500):
+        assert _mde(2.87, n, 0.05) == pytest.approx(stats.minimum_detectable_effect(2.87, n, 0.05), rel=1e-11)
+    with pytest.raises(ValueError):
+        t_quantile(0.3, 5)

@@ -4,8 +4,10 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from repro import stats
+from repro.claims_schema import Power
 from repro.cli import dispatch
 from repro.pilot import PilotError, parse_seeds
 
@@ -34,6 +36,10 @@ def test_a_pilot_reports_the_effect_spread_and_the_seeds_for_the_margin(tmp_path
     assert report["control_gaps"]["shuffled"]["passes"]
     printed = capsys.readouterr().out
     assert "effect (difference" in printed and "seeds to detect the margin" in printed
+    # the pilot as the claim's scale records it (power:), parsed by the claim schema
+    line = next(x for x in printed.splitlines() if "power: {" in x)
+    recorded = Power(**yaml.safe_load(line[line.index("power: {") :])["power"])
+    assert recorded.sd == pytest.approx(sd, rel=1e-3) and recorded.pilot_seeds == [1000, 1001, 1002]
     # its runs live in the scratch folder: nothing under the working directory's results/
     assert not (tmp_path / "results").exists()
     assert len(list((out / "results" / "runs" / "planted" / "ci").glob("*/seed100*/run.json"))) == 9
