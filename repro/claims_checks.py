@@ -172,7 +172,9 @@ def power_issue(spec) -> str | None:
     mde = _mde(sd, spec.seeds, alpha)
     if mde <= margin * (1 + 1e-9):
         return None
-    needed = next((n for n in range(spec.seeds + 1, 10_001) if _mde(sd, n, alpha) <= margin), None)
+    from repro import stats  # scipy, on the error path only
+
+    needed = stats.seeds_needed(sd, margin, alpha)
     fix = f"declare {needed} seeds" if needed is not None else "declare more seeds"
     return (
         f"{spec.seeds} seeds detect {mde:.4g} at 80% power given the pilot's sd {sd:g} (power.sd), more than the "
@@ -206,7 +208,7 @@ def _t_cdf(t: float, df: int) -> float:
     """P(T ≤ t) for t ≥ 0 and an integer df (Abramowitz & Stegun 26.7.3 for odd df, 26.7.4 for even)."""
     theta = math.atan(t / math.sqrt(df))
     s, c2 = math.sin(theta), math.cos(theta) ** 2
-    total, term = 0.0, 1.0 if df % 2 == 0 else math.cos(theta)
+    total, term = 0.0, (1.0 if df % 2 == 0 else math.cos(theta))
     for k in range(df % 2, df - 1, 2):  # the powers cos^k θ, k = 0 or 1, …, df − 2
         total += term
         term *= c2 * (k + 1) / (k + 2)
