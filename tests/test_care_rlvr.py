@@ -80,6 +80,8 @@ def test_rgr_needs_care():
 
     with pytest.raises(ValueError, match="rgr"):
         Params(method="grpo", rgr=True)
+    with pytest.raises(ValueError, match="rgr_context"):
+        Params(method="care", rgr_context="prompt")
     with pytest.raises(ValueError, match="updates_per_step"):
         Params(prompts_per_step=2, updates_per_step=4)
 
@@ -116,3 +118,52 @@ def test_the_rescued_pseudo_anchor_gets_the_full_anchor_advantage_on_its_answer_
     assert region[7].abs().sum().item() == pytest.approx(2.0, rel=1e-4)  # nothing on its think
     uniform = token_advantages(Params(method="care", token_weighting="uniform"), adv, mask, think, answer, zeros > 0)
     assert uniform[7].tolist() == pytest.approx([2.0] * 8, rel=1e-4)
+
+
+@pytest.mark.parametrize("context", ["repair", "prompt"])
+def test_rgr_trains_each_redecode_in_its_failures_slot(context, monkeypatch):
+    """``rgr_context: repair`` trains the verified repairs in the context they were decoded in and leaves a failed
+    repair's failure in place at s_refl; ``prompt`` (the official code's rollout) trains every re-decode, verified
+    or not, as the continuation after the failure's original prompt, a failed one at −s_refl·|A_raw|."""
+    import math
+
+    import numpy as np
+    import torch
+
+    from repro.families.care_rlvr import care_step as cs
+    from repro.families.care_rlvr import experiment as ex
+    from repro.tasks import visual_reasoning as vr
+
+    params = ex.Params(method="care", rgr=True, rgr_context=context, prompts_per_step=4)
+    config = vr.TaskConfig()
+    torch.manual_seed(0)
+    policy = vr.build_policy(config, 16, 1, 2)
+    generator = torch.Generator().manual_seed(0)
+    main, responses, targets, _ = ex._roll_out(params, policy, config, np.random.default_rng(0), generator)
+    rewards = torch.zeros(len(responses), dtype=torch.float64)
+    rewards[::8] = 1.0  # one positive per group of 8: every group is anchored with K' = 4 hard negatives
+    verdicts = iter([1.0, 0.0, 1.0, 0.0])  # the re-decodes of groups 0 and 2 are verified, 1 and 3 are not
+    monkeypatch.setattr(vr, "score", lambda response, target: next(verdicts))
+
+    advantages, parts, book = cs.care_step(params, policy, main, responses, targets, rewards, generator)
+
+    assert (book["rgr_attempts"], book["rgr_repairs"], book["extra_decodes"]) == (4, 2, 4)
+    sampled, redecoded = parts
+    trained = 2 if context == "repair" else 4
+    assert len(sampled.completion_ids) == 32 - trained and len(redecoded.completion_ids) == trained
+    per_row = redecoded.advantages.double().sum(1)
+    two_positives = (1 - 0.4) / math.sqrt(0.4 * 0.6)  # anchor and repair among five: A_raw of a positive
+    failed = -0.25 * (1 / math.sqrt(4))  # −s_refl·|A_raw| of a negative beside one positive, K' = 4
+    if context == "repair":
+        assert per_row.tolist() == pytest.approx([two_positives] * 2, rel=1e-5)
+        # the prompt holds the failed response with the cue: wider than the original prompt
+        assert redecoded.prompt_ids.shape[1] > main.prompt_ids.shape[1]
+    else:
+        assert per_row.tolist() == pytest.approx([two_positives, failed, two_positives, failed], rel=1e-5)
+        # the original prompt (every row of a group shares it), not the cue-edited context
+        assert torch.equal(redecoded.prompt_ids, main.prompt_ids[redecoded.group * 8])
+        assert torch.equal(redecoded.images, main.images[redecoded.group * 8])
+    assert book["repaired_mass"] == pytest.approx(2 * two_positives, rel=1e-5)
+    # the curve's slots: a failed re-decode's failure keeps −s_refl·|A_raw| (in the batch, or in its re-decode)
+    assert int(torch.isclose(advantages, torch.tensor(failed, dtype=torch.float64)).sum()) == 2
+    assert redecoded.group.tolist() == ([0, 2] if context == "repair" else [0, 1, 2, 3])

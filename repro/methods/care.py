@@ -21,7 +21,9 @@ Per prompt with G rollouts and binary rewards r ∈ {0, 1}:
    tokens of positives, 0 on think tokens of failures (:func:`region_weighted_advantages`);
 8. RGR: the first hard negative of a group with a positive gets the repair cue inserted before ``</think>``,
    is cut after ``<answer>`` and re-decoded once (:func:`insert_repair_cue`); a correct repair replaces the
-   failure in the subgroup, a failed one stays with scale s_refl (:func:`anchored_advantages`).
+   failure in the subgroup, a failed one stays with scale s_refl (:func:`anchored_advantages`). The official
+   code puts the failed re-decode itself in the failure's place at s_refl, and trains every re-decode after the
+   original prompt (care_rlvr's ``rgr_context``).
 
 Identity (papers.md §3.3 (6)): with binary rewards, one positive and K′ negatives, A_raw[y⁺] = √K′ and
 A_raw[y⁻] = −1/√K′ exactly (mean 1/(K′+1), population std √K′/(K′+1)). The rescue's pseudo-rewards have

@@ -3,7 +3,8 @@
 :func:`care_step` runs its steps in order: plan each prompt group (anchor and hard negatives, or the all-negative
 rescue), re-decode the first hard negative of each anchored group after the repair cue (RGR, when enabled),
 compute the groups' advantages from the post-RGR rewards, spread them over tokens, and build the parts to train
-on: the sampled rollouts (a repaired failure left out) and the verified repairs.
+on: the sampled rollouts (a replaced failure left out) and the re-decodes in their failures' slots (the verified
+repairs, or with ``rgr_context: prompt`` every re-decode, as the official code).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def _plan_groups(params: Params, policy, main: Part, think_mask, answer_mask, re
 def _reflect(params: Params, policy, main: Part, responses, targets, plans, post_rewards, generator):
     """RGR: the first hard negative of each anchored group is re-decoded once after the repair cue and re-scored
     by the same verifier; a verified repair turns its failure into a positive (``plans`` and ``post_rewards`` are
-    updated in place). Returns (repairs as (rollout index of the failure, row of its repair decode), the
+    updated in place). Returns (every attempt as (rollout index of the failure, row of its re-decode), the
     reflection decodes as a :class:`Part`, or None when no group was eligible)."""
     from repro.methods import care
     from repro.tasks import visual_reasoning as vr
@@ -126,7 +127,6 @@ def _reflect(params: Params, policy, main: Part, responses, targets, plans, post
     out = vr.decode(
         policy, rgr_images, rgr_ids, rgr_mask, generator, temperature=params.rgr_temperature, top_p=params.rgr_top_p
     )
-    repairs: list[tuple[int, int]] = []
     for row, (g, i) in enumerate(zip(eligible, failures, strict=True)):
         decoded = vr.strip_response(out.completion_ids[row].tolist(), out.completion_mask[row].tolist())
         plans[g].reflected = i - g * G
@@ -135,8 +135,8 @@ def _reflect(params: Params, policy, main: Part, responses, targets, plans, post
         if vr.score(revised, targets[i]) == 1.0:
             plans[g].repaired = True
             post_rewards[i] = 1.0
-            repairs.append((i, row))
-    return repairs, Part(rgr_images, rgr_ids, rgr_mask, out.completion_ids, out.completion_mask)
+    attempts = [(i, row) for row, i in enumerate(failures)]
+    return attempts, Part(rgr_images, rgr_ids, rgr_mask, out.completion_ids, out.completion_mask)
 
 
 def _group_advantages(params: Params, plans, post_rewards):
@@ -161,67 +161,73 @@ def _group_advantages(params: Params, plans, post_rewards):
     return advantages
 
 
-def _repaired_part(params: Params, policy, main: Part, reflections: Part, repairs, repaired_adv) -> Part:
-    """The verified repairs, trained as the official rollout returns them: the decoded continuation is the
-    response, and the context it was decoded in (prompt + cue-edited failure up to <answer>) is its prompt."""
-    import torch
-
+def _resampled_part(params: Params, policy, main: Part, reflections: Part, trained, adv, positive) -> Part:
+    """The re-decodes RGR trains on, each in its failure's slot: the decoded continuation is the response; its
+    prompt is the context it was decoded in (prompt + cue-edited failure up to <answer>) with ``rgr_context:
+    repair``, or the failure's original prompt with ``prompt`` (the official code's rollout)."""
     from repro.tasks import visual_reasoning as vr
 
-    rows = [row for _, row in repairs]
-    repaired = Part(
-        reflections.images[rows],
-        reflections.prompt_ids[rows],
-        reflections.prompt_mask[rows],
+    rows = [row for _, row in trained]
+    failures = [i for i, _ in trained]
+    context = reflections if params.rgr_context == "repair" else main
+    at = rows if params.rgr_context == "repair" else failures
+    part = Part(
+        context.images[at],
+        context.prompt_ids[at],
+        context.prompt_mask[at],
         reflections.completion_ids[rows],
         reflections.completion_mask[rows],
-        group=main.group[[i for i, _ in repairs]],
+        group=main.group[failures],
     )
-    # π_old at the training temperature (the repair was decoded at T = 0.6, top-p 0.95)
-    repaired.old_logp, _ = _logprobs_and_hidden(policy, repaired, params.temperature)
+    # π_old at the training temperature (the re-decode was sampled at T = 0.6, top-p 0.95)
+    part.old_logp, _ = _logprobs_and_hidden(policy, part, params.temperature)
     decoded = [
         vr.strip_response(ids, m)
-        for ids, m in zip(repaired.completion_ids.tolist(), repaired.completion_mask.tolist(), strict=True)
+        for ids, m in zip(part.completion_ids.tolist(), part.completion_mask.tolist(), strict=True)
     ]
-    think, answer = region_masks(decoded, repaired.completion_ids.shape[1])
-    positive = torch.ones(len(repairs), dtype=torch.bool)
-    repaired.advantages = token_advantages(params, repaired_adv, repaired.completion_mask, think, answer, positive)
-    return repaired
+    think, answer = region_masks(decoded, part.completion_ids.shape[1])
+    part.advantages = token_advantages(params, adv, part.completion_mask, think, answer, positive)
+    return part
 
 
 def care_step(params: Params, policy, main: Part, responses, targets, rewards, generator):
     """CARE's advantages for one batch, with RGR when enabled.
 
-    Returns (response-level advantages of the sampled rollouts (B,), float64, with replaced failures set to 0;
-    the parts to train on, with per-token advantages; curve bookkeeping)."""
+    Returns (response-level advantages of the sampled rollouts (B,), float64, with verified repairs' failures set
+    to 0 (a failed re-decode that replaces its failure keeps the failure's value); the parts to train on, with
+    per-token advantages; curve bookkeeping)."""
     import torch
 
     think_mask, answer_mask = region_masks(responses, main.completion_ids.shape[1])
     plans = _plan_groups(params, policy, main, think_mask, answer_mask, rewards)
     book = {"rgr_attempts": 0, "rgr_repairs": 0, "extra_decodes": 0, "rgr_seconds": 0.0}
     post_rewards = rewards.clone()
-    repairs: list[tuple[int, int]] = []
+    attempts: list[tuple[int, int]] = []
     reflections = None
     if params.rgr:
         started = time.perf_counter()
-        repairs, reflections = _reflect(params, policy, main, responses, targets, plans, post_rewards, generator)
-        if reflections is not None:
-            attempts = len(reflections.completion_ids)
-            book.update(rgr_attempts=attempts, rgr_repairs=len(repairs), extra_decodes=attempts)
+        attempts, reflections = _reflect(params, policy, main, responses, targets, plans, post_rewards, generator)
+        repaired_count = int((post_rewards != rewards).sum())
+        book.update(rgr_attempts=len(attempts), rgr_repairs=repaired_count, extra_decodes=len(attempts))
         book["rgr_seconds"] = time.perf_counter() - started
 
     advantages = _group_advantages(params, plans, post_rewards)
     book["rescued"] = sum(plan.rescued and len(plan.subgroup) > 1 for plan in plans)
     book["anchored"] = sum(not plan.rescued and len(plan.subgroup) > 1 for plan in plans)
 
-    replaced = [i for i, _ in repairs]
-    repaired_adv = advantages[replaced].clone()
-    advantages[replaced] = 0.0  # the failure left the batch; its slot is the repair's
+    # the re-decodes trained in their failures' slots: the verified repairs, or every attempt (official code)
+    repairs = [(i, row) for i, row in attempts if post_rewards[i] != rewards[i]]
+    trained = repairs if params.rgr_context == "repair" else attempts
+    replaced = [i for i, _ in trained]
+    trained_adv = advantages[replaced].clone()
+    repaired = [i for i, _ in repairs]
+    book["repaired_mass"] = float(advantages[repaired].abs().sum())
+    advantages[repaired] = 0.0  # a verified repair's slot is the repair's (its mass is counted as repaired)
     keep = torch.ones(len(advantages), dtype=torch.bool)
     keep[replaced] = False
     main.advantages = token_advantages(params, advantages, main.completion_mask, think_mask, answer_mask, rewards > 0)
     parts = [main.rows(keep)]
-    book["repaired_mass"] = float(repaired_adv.abs().sum())
-    if repairs:
-        parts.append(_repaired_part(params, policy, main, reflections, repairs, repaired_adv))
+    if trained:
+        positive = post_rewards[replaced] > 0
+        parts.append(_resampled_part(params, policy, main, reflections, trained, trained_adv, positive))
     return advantages, parts, book

@@ -21,9 +21,11 @@ reasoning benchmarks. This family is the same loop at toy size, every step match
   - ``none`` — the negative control: the same sampling loop with no learning signal and no update (the warm
     start, evaluated like the others).
 
-A verified repair is trained as the official rollout hands it back: its response is the decoded continuation
-(the new answer), its prompt the context it was decoded in (image, question, the failed think with the cue, up to
-``<answer>``); the failure's slot in the batch is the repair's. The run writes the test answers (``answers``)
+A verified repair's response is the decoded continuation (the new answer); with ``rgr_context: repair`` (the
+default) its prompt is the context it was decoded in (image, question, the failed think with the cue, up to
+``<answer>``), and the failure's slot in the batch is the repair's. The official code instead trains every
+re-decode, verified or not, as the continuation after the original prompt (``rgr_context: prompt``; see
+:class:`Params`). The run writes the test answers (``answers``)
 and one curve row per step with the bookkeeping that its metrics module turns into training efficiency,
 smoothness, the share of advantage mass from failures, zero-signal groups and RGR's repair rate and extra
 decodes.
@@ -53,6 +55,13 @@ class Params(BaseModel):
     """Advantage estimator: GRPO, CARE, or none (negative control: no learning signal, no update)."""
     rgr: bool = False
     """Reflection-Guided Resampling (CARE only; official ``rgr.enable``)."""
+    rgr_context: Literal["repair", "prompt"] = "repair"
+    """What RGR's re-decode is trained as. ``repair`` (the paper's reading: the failure, rewritten, becomes a
+    positive): a verified repair is trained in the context it was decoded in (prompt, the failed think with the
+    cue, up to ``<answer>``), and a failed repair leaves the failure in place at s_refl. ``prompt`` (the official
+    code: ``hooks/rgr.py`` hands vLLM the cue-edited context as ``raw_prompt_ids`` but the original prompt tensor,
+    which EasyR1's rollout returns as the sample's ``prompts``): every re-decode replaces its failure in the
+    subgroup and is trained as the continuation after the original prompt, at s_refl when it failed."""
     rescue: bool = True
     """All-negative rescue (CARE only; official ``care.rescue.enable=true``)."""
     k: int = Field(4, ge=1)
@@ -106,6 +115,8 @@ class Params(BaseModel):
     def _coherent(self) -> Params:
         if self.method != "care" and self.rgr:
             raise ValueError("rgr is part of CARE: it needs method 'care'")
+        if self.rgr_context != "repair" and not self.rgr:
+            raise ValueError("rgr_context sets how RGR's re-decodes are trained: it needs rgr: true")
         if self.m < self.k:
             raise ValueError("the pool size m must be at least k")
         if self.updates_per_step > self.prompts_per_step:
