@@ -161,8 +161,9 @@ def test_rgr_trains_each_redecode_in_its_failures_slot(context, monkeypatch):
     else:
         assert per_row.tolist() == pytest.approx([two_positives, failed, two_positives, failed], rel=1e-5)
         # the original prompt (every row of a group shares it), not the cue-edited context
-        assert torch.equal(redecoded.prompt_ids, main.prompt_ids[redecoded.group * 8])
-        assert torch.equal(redecoded.images, main.images[redecoded.group * 8])
+        first_row = redecoded.group * params.group_size
+        assert torch.equal(redecoded.prompt_ids, main.prompt_ids[first_row])
+        assert torch.equal(redecoded.images, main.images[first_row])
     assert book["repaired_mass"] == pytest.approx(2 * two_positives, rel=1e-5)
     # the curve's slots: a failed re-decode's failure keeps −s_refl·|A_raw| (in the batch, or in its re-decode)
     assert int(torch.isclose(advantages, torch.tensor(failed, dtype=torch.float64)).sum()) == 2

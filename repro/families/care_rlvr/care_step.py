@@ -207,16 +207,16 @@ def care_step(params: Params, policy, main: Part, responses, targets, rewards, g
     if params.rgr:
         started = time.perf_counter()
         attempts, reflections = _reflect(params, policy, main, responses, targets, plans, post_rewards, generator)
-        repaired_count = int((post_rewards != rewards).sum())
-        book.update(rgr_attempts=len(attempts), rgr_repairs=repaired_count, extra_decodes=len(attempts))
         book["rgr_seconds"] = time.perf_counter() - started
+    # a verified repair is an attempt whose failure the verifier turned into a positive
+    repairs = [(i, row) for i, row in attempts if post_rewards[i] != rewards[i]]
+    book.update(rgr_attempts=len(attempts), rgr_repairs=len(repairs), extra_decodes=len(attempts))
 
     advantages = _group_advantages(params, plans, post_rewards)
     book["rescued"] = sum(plan.rescued and len(plan.subgroup) > 1 for plan in plans)
     book["anchored"] = sum(not plan.rescued and len(plan.subgroup) > 1 for plan in plans)
 
     # the re-decodes trained in their failures' slots: the verified repairs, or every attempt (official code)
-    repairs = [(i, row) for i, row in attempts if post_rewards[i] != rewards[i]]
     trained = repairs if params.rgr_context == "repair" else attempts
     replaced = [i for i, _ in trained]
     trained_adv = advantages[replaced].clone()
