@@ -27,8 +27,11 @@ PROB_IMPROVEMENT_SEED = 20240514
 """Fixed random state of the bootstrap behind P(improvement): verdicts are reproducible."""
 
 
-def seeds_to_decide(relation: str, d: stats.Summary | None, margin: float, theta: float) -> int | None:
-    """Seeds that would move the current estimate across its nearest decision boundary (power 0.8)."""
+def seeds_to_decide(
+    relation: str, d: stats.Summary | None, margin: float, theta: float, alpha: float | None = None
+) -> int | None:
+    """Seeds that would move the current estimate across its nearest decision boundary (power 0.8), tested at
+    ``alpha`` (default: the estimate's own α; a stricter one for a decision that must hold across a family)."""
     if d is None:
         return None
     mean = d.mean - theta
@@ -43,7 +46,8 @@ def seeds_to_decide(relation: str, d: stats.Summary | None, margin: float, theta
         distances = [mean + margin, -(mean + margin)]
     else:
         distances = [margin - mean, mean - margin]
-    needs = [stats.seeds_needed(d.sd, dist, d.alpha) for dist in distances if dist > 0]
+    level = d.alpha if alpha is None else alpha
+    needs = [stats.seeds_needed(d.sd, dist, level) for dist in distances if dist > 0]
     needs = [n for n in needs if n is not None]
     return min(needs) if needs else None
 

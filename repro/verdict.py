@@ -37,7 +37,7 @@ from repro.decide_evidence import arm_metric_intervals, arm_profiles, load_run_e
 from repro.decide_gates import control_gaps, mechanism_check
 from repro.decide_paper import decide_derivation, decide_textual
 from repro.decide_property import decide_property
-from repro.decide_reproduction import PROB_IMPROVEMENT_SEED, decide_reproduction
+from repro.decide_reproduction import PROB_IMPROVEMENT_SEED, decide_reproduction, seeds_to_decide
 from repro.multiplicity import family_member, holm_family
 from repro.paper_cache import PAPERS_DIR
 from repro.plan import ClaimPlan
@@ -125,15 +125,30 @@ def apply_multiplicity(verdict: Verdict, family: list[Verdict] | list[Mapping[st
     holds = p_adj <= alpha
     verdict.add_gate("multiplicity", holds, f"adjusted p {p_adj:.3g} (α = {alpha:g}, m = {len(ids)})")
     if not holds:
+        needed, more = _seeds_at_family_level(verdict, alpha / len(ids)), ""
+        if needed is not None:
+            verdict.seeds_needed = needed
+            more = f"; about {needed} seeds would decide it at α/m = {alpha / len(ids):.3g} (power 0.8)"
         verdict.finish(
             "inconclusive",
             (
                 f"{verdict.verdict} alone (p = {p_raw:.3g}) "
                 f"but not at family-wise α = {alpha:g} over the paper's {len(ids)} reproduction claims at this scale "
-                f"(Holm-adjusted p = {p_adj:.3g})"
+                f"(Holm-adjusted p = {p_adj:.3g}){more}"
             ),
             "multiplicity",
         )
+
+
+def _seeds_at_family_level(verdict: Verdict, level: float) -> int | None:
+    """Seeds at which a claim that Holm made inconclusive would be decided with power 0.8 whatever the other claims
+    do: its estimate's distance to the nearest decision boundary, tested at the Bonferroni level α/m (Holm never
+    asks a claim for more than that). None for a prediction-interval decision (its seeds come from the paper's
+    run count, not from the effect's sd) or without an effect summary."""
+    d, exp = verdict.effect_summary, verdict.expectation or {}
+    if d is None or verdict.decision is None or verdict.decision.mode == "prediction interval":
+        return None
+    return seeds_to_decide(exp["relation"], d, exp["margin"], exp.get("theta") or 0.0, alpha=level)
 
 
 def apply_numerics(verdict: Verdict, reference: Verdict | None, label: str) -> None:

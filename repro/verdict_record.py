@@ -3,9 +3,9 @@
 
 Its JSON is the record's :meth:`Record.to_dict`, read back with :meth:`Record.from_dict`: a field is written when
 it was set, ``None`` included, and left out when it never was (a decision stopped at the error gate has no ``arms``,
-one whose power gate passed has no ``seeds_needed``), so a file read and written again is the same file. Records are
-strict: a value is kept as given (an ``int`` stays an ``int``, never becomes ``1.0``), an unknown field is refused,
-and an assignment is checked as construction is.
+one whose power gate passed and that Holm left standing has no ``seeds_needed``), so a file read and written again
+is the same file. Records are strict: a value is kept as given (an ``int`` stays an ``int``, never becomes ``1.0``),
+an unknown field is refused, and an assignment is checked as construction is.
 
 Blocks whose shape another module owns stay dicts: the claim's expectation, mechanism and open question (as the
 claim schema dumps them), the grounding (repro.grounding), the rule's ledger status (repro.ledger via ``repro

@@ -86,6 +86,32 @@ def test_holm_turns_a_borderline_verified_into_inconclusive():
     assert from_file.to_dict() == fresh.to_dict()
 
 
+def test_a_claim_holm_made_inconclusive_reports_the_seeds_that_decide_it_at_the_family_level():
+    """Falsified alone (its upper bound is under δ) but not after Holm over 9 claims: the verdict names the seeds
+    at which its estimate's distance to δ is detected at α/9 with power 0.8, and no fewer would do."""
+    from scipy import stats as sps
+
+    effects = np.array([-4.0, -1.5, -6.0, -2.5])  # mean −3.5, δ = 2.5: 6 points under the boundary
+    summary = stats.summarize(effects, 0.05)
+    expectation = {"alpha": 0.05, "relation": "greater", "margin": 2.5, "theta": None, "effect": "difference"}
+    claim = _decision("a", "falsified", 0.99, 0.006, effect_summary=summary.to_dict(), expectation=expectation)
+    family = [claim] + [_decision(f"o{i}", "falsified", 0.99, 0.5) for i in range(8)]
+    v = claim.model_copy(deep=True)
+    apply_multiplicity(v, family)
+    assert v.verdict == "inconclusive" and v.gate == "multiplicity"
+    n, level, distance = v.seeds_needed, 0.05 / 9, 2.5 - effects.mean()
+
+    def detects(k):
+        return distance * np.sqrt(k) / summary.sd >= sps.t.ppf(1 - level, k - 1) + sps.t.ppf(0.8, k - 1)
+
+    assert n is not None and detects(n) and not detects(n - 1)
+    assert n > stats.seeds_needed(summary.sd, distance, 0.05)  # more than the claim alone would need
+    assert f"about {n} seeds would decide it at α/m = 0.00556" in v.reason
+    alone = claim.model_copy(deep=True)
+    apply_multiplicity(alone, [claim])
+    assert alone.verdict == "falsified" and alone.seeds_needed is None  # stands alone: nothing to report
+
+
 def test_a_verdict_that_flips_under_other_numerics_is_fragile():
     v = _decision("a", "falsified", 0.9, 0.01, decided="falsified")
     apply_numerics(v, _decision("a", "inconclusive", 0.9, 0.01, decided="inconclusive"), "default")
