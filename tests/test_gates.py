@@ -164,6 +164,19 @@ def test_claims_check_warns_when_the_seeds_cannot_detect_the_margin(tmp_path, ca
     err = capsys.readouterr().err
     assert "planted-real-effect.yaml: scales.ci: 4 seeds cannot detect δ = 0.02" in err
     assert f"about {stats.seeds_needed(0.05, 0.02)} seeds would" in err
+    assert "planted-stub.yaml: scales.ci: no power block, so nothing checks that 4 seeds detect δ = 0.02" in err
+
+
+def test_every_ci_reproduction_claim_of_the_repo_is_sized_by_a_pilot(tmp_path, capsys):
+    """The repo's own claims: each reproduction claim that runs at ci declares the pilot that sized its seeds, so
+    ``repro claims check`` has held every one of them to its margin (it refuses seeds that cannot detect it)."""
+    from pathlib import Path
+
+    from repro.cli import main
+
+    claims = Path(__file__).resolve().parents[1] / "claims"
+    assert main(["claims", "check", "--claims", str(claims), "--results", str(tmp_path)]) == 0
+    assert "no power block" not in capsys.readouterr().err
 
 
 def test_controls_checked_on_another_metric_say_so():

@@ -48,7 +48,9 @@ def cmd_claims_check(args) -> int:
 
 def power_warnings(claims, results: Path) -> list[str]:
     """Reproduction claims whose seeds, by the spread in their last verdict at a scale, cannot detect the margin
-    (minimum detectable effect at 80 % power above δ): more seeds, or a larger δ, before the decisive run."""
+    (minimum detectable effect at 80 % power above δ): more seeds, or a larger δ, before the decisive run. And
+    those whose ci scale runs without a pilot (no ``power`` block): nothing checks their seeds against δ before
+    the run every push decides."""
     from repro.claims import SCALES
     from repro.files import read_json
     from repro.stats import seeds_needed
@@ -57,6 +59,13 @@ def power_warnings(claims, results: Path) -> list[str]:
     for c in claims:
         if c.claim.kind != "reproduction":
             continue
+        ci = c.claim.scales.ci
+        if ci.not_run is None and ci.power is None:
+            out.append(
+                f"{c.path}: scales.ci: no power block, so nothing checks that {ci.seeds} seeds detect "
+                f"δ = {ci.expectation.margin:g}: `repro pilot {c.id}` measures the effect's sd on pilot seeds; "
+                "declare it (power: {sd, pilot_seeds})"
+            )
         for scale in SCALES:
             path = results / "verdicts" / scale / f"{c.id}.json"
             power = read_json(path).get("power") if path.is_file() else None
