@@ -49,6 +49,8 @@ class PilotResult:
     effects: list[float] = field(default_factory=list)
     mechanism: dict[str, Any] | None = None
     control_gaps: dict[str, dict[str, float]] = field(default_factory=dict)
+    family_size: int = 1
+    """The paper's reproduction claims that run at this scale: the Holm family its verdict is adjusted over."""
 
     def as_dict(self) -> dict[str, Any]:
         sd = self.effect_sd
@@ -67,6 +69,8 @@ class PilotResult:
             "effect_sd": sd,
             "mde_at_declared_seeds": self.mde(self.declared_seeds),
             "seeds_for_margin": self.seeds_for_margin,
+            "family_size": self.family_size,
+            "seeds_for_margin_at_family_alpha": self.seeds_for_margin_at_family_alpha,
             "mechanism": self.mechanism,
             "control_gaps": self.control_gaps,
             "core_seconds_at_declared_seeds": self.core_seconds(self.declared_seeds),
@@ -86,6 +90,14 @@ class PilotResult:
         more than 10,000)."""
         sd = self.effect_sd
         return None if sd is None else stats.seeds_needed(sd, self.margin)
+
+    @property
+    def seeds_for_margin_at_family_alpha(self) -> int | None:
+        """Seeds that detect the margin with power 0.8 at α/m, m the paper's Holm family at this scale: enough for
+        the verdict to survive Holm's adjustment whatever the other claims do (Holm never asks more of one claim).
+        None as for :attr:`seeds_for_margin`."""
+        sd = self.effect_sd
+        return None if sd is None else stats.seeds_needed(sd, self.margin, 0.05 / self.family_size)
 
     def core_seconds(self, n: int) -> float:
         """Training core-seconds of the claim's arms at ``n`` seeds, from the pilot's mean run time per arm
@@ -131,8 +143,22 @@ def _metrics(spec: RunSpec) -> dict[str, float]:
     return dict(zip(table["metric"], table["value"].astype(float), strict=True))
 
 
-def pilot_claim(loaded, scale: str, seeds: list[int], out: Path, threads: int = 1, log=print) -> PilotResult:
-    """Run and score a reproduction claim's arms on pilot ``seeds`` under ``out`` (see the module docstring)."""
+def holm_family_size(claim_files: list[Path], scale: str, load) -> int:
+    """How many of a paper's claim files (``load``: a path to its loaded claim) are reproduction claims that run at
+    ``scale`` (not marked not_run, not drafts): the Holm family their verdicts are adjusted over."""
+    size = 0
+    for path in claim_files:
+        claim = load(path).claim
+        if isinstance(claim, ReproductionClaim) and claim.draft is None and scale_spec(claim, scale).not_run is None:
+            size += 1
+    return size
+
+
+def pilot_claim(
+    loaded, scale: str, seeds: list[int], out: Path, threads: int = 1, log=print, family_size: int = 1
+) -> PilotResult:
+    """Run and score a reproduction claim's arms on pilot ``seeds`` under ``out`` (see the module docstring);
+    ``family_size``: the paper's reproduction claims that run at ``scale`` (:func:`holm_family_size`)."""
     claim = loaded.claim
     if not isinstance(claim, ReproductionClaim):
         raise PilotError(f"{loaded.path}: {claim.id} is a {claim.kind} claim; pilots are for reproduction claims")
@@ -169,6 +195,7 @@ def pilot_claim(loaded, scale: str, seeds: list[int], out: Path, threads: int = 
                 if claim.mechanism is not None:
                     diagnostics[arm].append(scored.get(claim.mechanism.diagnostic, math.nan))
     result = PilotResult(claim.id, scale, seeds, claim.metric, exp.effect, exp.margin, spec.seeds, values, walls)
+    result.family_size = max(1, family_size)
     if exp.effect != "value" and claim.baseline in values:
         sign = 1 if metric.higher_is_better else -1
         t, b = np.asarray(values[claim.treatment]), np.asarray(values[claim.baseline])
@@ -225,6 +252,12 @@ def render(result: PilotResult) -> str:
             f"power 0.8, one-sided α 0.05: MDE {mde:.4g} at the declared {result.declared_seeds} seeds "
             f"against margin {result.margin:g}; seeds to detect the margin: {need if need else 'more than 10,000'}"
         )
+        if result.family_size > 1:
+            at_family = d["seeds_for_margin_at_family_alpha"]
+            lines.append(
+                f"  at α/m = 0.05/{result.family_size} (Holm over the paper's {result.family_size} reproduction claims "
+                f"at this scale asks no more of one claim): {at_family if at_family else 'more than 10,000'} seeds"
+            )
         lines.append(
             f"  the claim's scale may record this pilot (repro claims check then holds its seeds to the margin): "
             f"power: {{sd: {sd:.4g}, pilot_seeds: [{', '.join(map(str, result.seeds))}]}}"

@@ -31,11 +31,23 @@ def test_a_pilot_reports_the_effect_spread_and_the_seeds_for_the_margin(tmp_path
     sd = float(np.std(good - weak, ddof=1))
     assert report["effect_sd"] == pytest.approx(sd)
     assert report["seeds_for_margin"] == stats.seeds_needed(sd, 0.02)
+    # the fixture paper's reproduction claims that run at ci: its Holm family, and the seeds that survive it
+    m = report["family_size"]
+    assert m == sum(
+        1
+        for f in FIXTURE_CLAIMS.glob("*/*.yaml")
+        if f.name != "paper.yaml"
+        and (c := yaml.safe_load(f.read_text()))["kind"] == "reproduction"
+        and "not_run" not in c["scales"]["ci"]
+        and "draft" not in c
+    )
+    assert m > 1 and report["seeds_for_margin_at_family_alpha"] == stats.seeds_needed(sd, 0.02, 0.05 / m)
     assert report["mde_at_declared_seeds"] == pytest.approx(stats.minimum_detectable_effect(sd, 10))
     assert report["mechanism"]["means"]["good"] > 0.05  # the planted treatment trains
     assert report["control_gaps"]["shuffled"]["passes"]
     printed = capsys.readouterr().out
     assert "effect (difference" in printed and "seeds to detect the margin" in printed
+    assert f"at α/m = 0.05/{m} (Holm over the paper's {m} reproduction claims" in printed
     # the pilot as the claim's scale records it (power:), parsed by the claim schema
     line = next(x for x in printed.splitlines() if "power: {" in x)
     recorded = Power(**yaml.safe_load(line[line.index("power: {") :])["power"])

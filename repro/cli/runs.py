@@ -114,7 +114,7 @@ def _cannot_write(verb: str, exc: OSError, consequence: str) -> int:
 
 def cmd_pilot(args) -> int:
     from repro.claims import ClaimError
-    from repro.pilot import PilotError, parse_seeds, pilot_claim, render
+    from repro.pilot import PilotError, holm_family_size, parse_seeds, pilot_claim, render
 
     folder = Path(args.claims)
     found = sorted(folder.glob(f"*/{args.claim_id}.yaml"))
@@ -123,6 +123,7 @@ def cmd_pilot(args) -> int:
         return 2
     try:
         loaded = load_one(found[0])
+        siblings = sorted(p for p in found[0].parent.glob("*.yaml") if p.name != "paper.yaml")
         result = pilot_claim(
             loaded,
             args.scale,
@@ -130,6 +131,7 @@ def cmd_pilot(args) -> int:
             Path(args.out),
             threads=args.threads,
             log=lambda msg: print(msg, file=sys.stderr),
+            family_size=holm_family_size(siblings, args.scale, load_one),
         )
     except (PilotError, ClaimError) as exc:
         print(exc, file=sys.stderr)
