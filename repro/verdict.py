@@ -145,10 +145,13 @@ def _seeds_at_family_level(verdict: Verdict, level: float) -> int | None:
     do: its estimate's distance to the nearest decision boundary, tested at the Bonferroni level α/m (Holm never
     asks a claim for more than that). None for a prediction-interval decision (its seeds come from the paper's
     run count, not from the effect's sd) or without an effect summary."""
-    d, exp = verdict.effect_summary, verdict.expectation or {}
+    from repro.claims_schema import Expectation
+
+    d = verdict.effect_summary
     if d is None or verdict.decision is None or verdict.decision.mode == "prediction interval":
         return None
-    return seeds_to_decide(exp["relation"], d, exp["margin"], exp.get("theta") or 0.0, alpha=level)
+    exp = Expectation.model_validate(verdict.expectation)  # the record keeps the claim's dump: θ is its `value`
+    return seeds_to_decide(exp.relation, d, exp.margin, exp.theta, alpha=level)
 
 
 def apply_numerics(verdict: Verdict, reference: Verdict | None, label: str) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from repro import stats
+from repro.claims_schema import Expectation
 from repro.multiplicity import family_member, write_holm
 from repro.verdict import Verdict, apply_multiplicity, apply_numerics, control_gaps
 
@@ -93,7 +94,7 @@ def test_a_claim_holm_made_inconclusive_reports_the_seeds_that_decide_it_at_the_
 
     effects = np.array([-4.0, -1.5, -6.0, -2.5])  # mean −3.5, δ = 2.5: 6 points under the boundary
     summary = stats.summarize(effects, 0.05)
-    expectation = {"alpha": 0.05, "relation": "greater", "margin": 2.5, "theta": None, "effect": "difference"}
+    expectation = Expectation(effect="difference", relation="greater", margin=2.5).model_dump()
     claim = _decision("a", "falsified", 0.99, 0.006, effect_summary=summary.to_dict(), expectation=expectation)
     family = [claim] + [_decision(f"o{i}", "falsified", 0.99, 0.5) for i in range(8)]
     v = claim.model_copy(deep=True)
@@ -110,6 +111,17 @@ def test_a_claim_holm_made_inconclusive_reports_the_seeds_that_decide_it_at_the_
     alone = claim.model_copy(deep=True)
     apply_multiplicity(alone, [claim])
     assert alone.verdict == "falsified" and alone.seeds_needed is None  # stands alone: nothing to report
+    # a value claim: the distance is taken from θ (the expectation's `value`), not from 0
+    values = np.array([12.0, 12.5, 11.0, 13.0])  # at least θ − δ = 9: 3.125 above the boundary
+    at_least = Expectation(effect="value", relation="at_least", value=10.0, margin=1.0, source="s").model_dump()
+    claim = _decision("b", "verified", 0.006, 0.99, effect_summary=stats.summarize(values, 0.05).to_dict())
+    claim.expectation = at_least
+    v = claim.model_copy(deep=True)
+    apply_multiplicity(v, [claim, *family[1:]])
+    n, distance, sd = v.seeds_needed, values.mean() - 10.0 + 1.0, values.std(ddof=1)
+    assert v.verdict == "inconclusive"
+    assert distance * np.sqrt(n) / sd >= sps.t.ppf(1 - level, n - 1) + sps.t.ppf(0.8, n - 1)
+    assert distance * np.sqrt(n - 1) / sd < sps.t.ppf(1 - level, n - 2) + sps.t.ppf(0.8, n - 2)
 
 
 def test_a_verdict_that_flips_under_other_numerics_is_fragile():
