@@ -23,7 +23,7 @@ import numpy as np
 from repro import registry, stats
 from repro.claims import ReproductionClaim, scale_spec
 from repro.files import read_json, working_directory, write_json
-from repro.plan import plan_claim
+from repro.plan import holm_families, plan_claim
 from repro.runspec import RunSpec
 
 PILOT_SEED_START = 1000
@@ -143,15 +143,13 @@ def _metrics(spec: RunSpec) -> dict[str, float]:
     return dict(zip(table["metric"], table["value"].astype(float), strict=True))
 
 
-def holm_family_size(claim_files: list[Path], scale: str, load) -> int:
-    """How many of a paper's claim files (``load``: a path to its loaded claim) are reproduction claims that run at
-    ``scale`` (not marked not_run, not drafts): the Holm family their verdicts are adjusted over."""
-    size = 0
-    for path in claim_files:
-        claim = load(path).claim
-        if isinstance(claim, ReproductionClaim) and claim.draft is None and scale_spec(claim, scale).not_run is None:
-            size += 1
-    return size
+def holm_family_size(claim_files: list[Path], scale: str, load, claim_id: str) -> int:
+    """The size of ``claim_id``'s Holm family at ``scale`` among its paper's claim files (``load``: a path to its
+    loaded claim; drafts are left out, as the workflow's plan leaves them): the family its verdict is adjusted
+    over, by the workflow's own definition (:func:`repro.plan.holm_families`)."""
+    plans = [plan_claim(item, scale) for item in map(load, claim_files) if item.claim.draft is None]
+    by_id = {claim_plan.id: claim_plan for claim_plan in plans}
+    return len(holm_families(plans).get(by_id[claim_id].paper_id, [])) if claim_id in by_id else 0
 
 
 def pilot_claim(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,6 +139,17 @@ class ClaimPlan:
         return self.kind == "property" and self.not_run is None
 
     @property
+    def paper_id(self) -> str:
+        """The claim's paper: its arXiv id without the version."""
+        return self.loaded.claim.paper.arxiv.split("v")[0]
+
+    @property
+    def in_holm_family(self) -> bool:
+        """Whether the claim's verdict is Holm-adjusted over its paper's family (:func:`holm_families`): a
+        reproduction claim that runs at the scale."""
+        return self.kind == "reproduction" and self.not_run is None
+
+    @property
     def verdict_stem(self) -> Path:
         return VERDICTS_DIR / self.scale / self.id
 
@@ -227,6 +238,17 @@ class Plan:
         for path in self.runs:
             chain(path)
         return chains
+
+
+def holm_families(claim_plans: Iterable[ClaimPlan]) -> dict[str, list[str]]:
+    """Paper -> ids of its claims whose verdicts are Holm-adjusted together (:attr:`ClaimPlan.in_holm_family`),
+    sorted; papers without one are left out. The one definition of the family: the workflow adjusts over it and
+    ``repro pilot`` reports the seeds that survive α/m, m its size."""
+    families: dict[str, list[str]] = {}
+    for claim_plan in sorted(claim_plans, key=lambda c: c.id):
+        if claim_plan.in_holm_family:
+            families.setdefault(claim_plan.paper_id, []).append(claim_plan.id)
+    return families
 
 
 def build_plan(claims_dir: Path, scale: str, repo_root: Path | None = None) -> Plan:

@@ -18,7 +18,7 @@ from repro.paper_cache import cache_files
 from repro.jobclient import WORKFLOW_PID
 from repro.jobserver import JobServer
 from repro.codekeys import decision_key, metrics_key, property_key, run_key, verdict_key
-from repro.plan import GPUS_FROM_SCHEDULER, build_plan
+from repro.plan import GPUS_FROM_SCHEDULER, build_plan, holm_families
 from repro.registry import FAMILIES
 import repro.console
 from repro.tracking import tracking_uri
@@ -336,9 +336,10 @@ def verdict_code_version(wildcards):
 def family_file(wildcards):
     """The Holm family of a reproduction claim that runs at the scale: one file per paper (rule holm_family) with the
     p-values of its reproduction claims. Other claims are decided alone (none)."""
-    if not _holm_member(wildcards.claim):
+    plan = PLAN.claims[wildcards.claim]
+    if not plan.in_holm_family:
         return []
-    return [f"results/families/{wildcards.scale}/{_paper_id(PLAN.claims[wildcards.claim].loaded.claim)}.json"]
+    return [f"results/families/{wildcards.scale}/{plan.paper_id}.json"]
 
 
 def family_args(wildcards):
@@ -351,24 +352,13 @@ def family_members(wildcards):
     return [f"results/decisions/{wildcards.scale}/{claim_id}.json" for claim_id in HOLM_FAMILIES[wildcards.paper]]
 
 
-def _paper_id(claim):
-    return claim.paper.arxiv.split("v")[0]
-
-
 PAPER_CLAIMS = {}
 """Paper (arXiv id without version) -> all its claims, sorted: one MLflow experiment, written by one job."""
 for _id in sorted(PLAN.claims):
-    PAPER_CLAIMS.setdefault(_paper_id(PLAN.claims[_id].loaded.claim), []).append(_id)
+    PAPER_CLAIMS.setdefault(PLAN.claims[_id].paper_id, []).append(_id)
 
 
-def _holm_member(claim_id):
-    plan = PLAN.claims[claim_id]
-    return plan.loaded.claim.kind == "reproduction" and plan.not_run is None
-
-
-HOLM_FAMILIES = {
-    paper: members for paper, claims in PAPER_CLAIMS.items() if (members := list(filter(_holm_member, claims)))
-}
+HOLM_FAMILIES = holm_families(PLAN.claims.values())
 """Paper -> its reproduction claims that run at this scale, sorted: one Holm family, built once."""
 
 

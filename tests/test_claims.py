@@ -10,7 +10,9 @@ import pytest
 
 from repro.claims import ClaimError, ReproductionClaim, load_claims, scale_spec
 from repro.cli import main as repro_main
-from repro.plan import _frozen, build_plan, make_run
+from repro.cli.common import load_one
+from repro.pilot import holm_family_size
+from repro.plan import _frozen, build_plan, holm_families, make_run
 
 from .conftest import ROOT, snakemake
 
@@ -446,6 +448,29 @@ def test_each_run_names_the_claims_and_arms_it_serves_once():
     assert set(names) == expected and len(expected) > 4
     seed0 = next(path for path in plan.runs if path.parts[2] == "robust_xling" and path.name == "seed0")
     assert plan.run_users[seed0] and all("(prerequisite)" not in name for name in plan.run_users[seed0])
+
+
+@pytest.mark.parametrize("scale", ["ci", "reduced"])
+def test_the_pilot_sizes_the_holm_family_the_workflow_adjusts_over(scale):
+    """One definition of a paper's Holm family (repro.plan.holm_families): the workflow adjusts each reproduction
+    claim's verdict over it, and `repro pilot` reports the seeds that survive α/m for its size m. Claims not run at
+    the scale (and the paper's derivations) are outside it."""
+    plan = build_plan(ROOT / "claims", scale)
+    families = holm_families(plan.claims.values())
+    assert max(map(len, families.values())) > 1
+    assert sum(map(len, families.values())) == sum(
+        c.kind == "reproduction" and scale_spec(c.loaded.claim, scale).not_run is None for c in plan.claims.values()
+    )
+    assert any(
+        c.kind == "reproduction" and not c.in_holm_family for c in build_plan(ROOT / "claims", "full").claims.values()
+    )
+    for claim_id, claim_plan in plan.claims.items():
+        siblings = sorted(p for p in claim_plan.loaded.path.parent.glob("*.yaml") if p.name != "paper.yaml")
+        size = holm_family_size(siblings, scale, load_one, claim_id)
+        if claim_plan.in_holm_family:
+            assert claim_id in families[claim_plan.paper_id] and size == len(families[claim_plan.paper_id])
+        else:
+            assert all(claim_id not in members for members in families.values())
 
 
 def test_shared_arms_are_told_apart_by_what_validation_tells_apart():

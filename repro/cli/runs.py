@@ -131,7 +131,7 @@ def cmd_pilot(args) -> int:
             Path(args.out),
             threads=args.threads,
             log=lambda msg: print(msg, file=sys.stderr),
-            family_size=holm_family_size(siblings, args.scale, load_one),
+            family_size=holm_family_size(siblings, args.scale, load_one, loaded.id),
         )
     except (PilotError, ClaimError) as exc:
         print(exc, file=sys.stderr)
