@@ -71,6 +71,19 @@ def effect_sample(out: Verdict, claim: ReproductionClaim, exp, higher_is_better:
     return stats.paired_effects(treatment, baseline, exp.effect)
 
 
+def _against_pilot(pilot, summary: stats.Summary, alpha: float) -> dict:
+    """The pilot the scale's seeds were sized with (its ``power`` block; none: {}), next to the decisive spread:
+    the pilot's sd and seeds, the MDE the seeds were chosen for, and whether the decisive spread exceeds the pilot's
+    beyond chance (a pilot that understated it leaves the seeds short of their planned power)."""
+    if pilot is None:
+        return {}
+    out = {"pilot_sd": float(pilot.sd), "pilot_seeds": list(pilot.pilot_seeds)}
+    if summary.n >= 2:
+        out["planned_mde"] = stats.minimum_detectable_effect(pilot.sd, summary.n, alpha)
+        out["spread_p"] = stats.spread_over_pilot(summary.sd, summary.n, pilot.sd, len(pilot.pilot_seeds))
+    return out
+
+
 def decide_effect(out: Verdict, claim: ReproductionClaim, exp, higher_is_better: bool) -> Verdict:
     """Gates 6 (power) and 7 (decision rule) on the treatment's per-seed effects."""
     sample = effect_sample(out, claim, exp, higher_is_better)
@@ -92,6 +105,7 @@ def decide_effect(out: Verdict, claim: ReproductionClaim, exp, higher_is_better:
         "margin": exp.margin,
         "detects_margin": bool(mde <= exp.margin),
         "power": 0.8,
+        **_against_pilot(scale_spec(claim, out.scale).power, summary, exp.alpha),
     }
     if sample.size >= 10:
         lo, hi = bootstrap_mean_interval(sample, np.random.default_rng(PROB_IMPROVEMENT_SEED), alpha=exp.alpha)

@@ -242,7 +242,8 @@ def _power(v: Verdict) -> dict | None:
     p = v.power
     if p is None:
         return None
-    return {**p.to_dict(), "can": "can" if p.detects_margin else "cannot"}
+    # every field, the pilot's None where the scale has no power block (older verdicts never set them)
+    return {**p.model_dump(), "can": "can" if p.detects_margin else "cannot"}
 
 
 def _multiplicity(v: Verdict):

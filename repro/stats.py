@@ -357,6 +357,17 @@ def minimum_detectable_effect(sd: float, n: int, alpha: float = 0.05, power: flo
     return (_t(1 - alpha, n - 1) + _t(power, n - 1)) * sd / math.sqrt(n)
 
 
+def spread_over_pilot(sd: float, n: int, pilot_sd: float, pilot_n: int) -> float:
+    """One-sided p-value that the decisive seeds' per-seed sd (``sd`` over ``n`` seeds) exceeds the pilot's
+    (``pilot_sd`` over ``pilot_n`` seeds) only by chance: P(F(n − 1, pilot_n − 1) ≥ (sd/pilot_sd)²), the variance-
+    ratio F-test under normal effects. A small p says the pilot understated the spread that the seeds were sized
+    for, so their power at the margin was below the 80 % planned. NaN when either sample has under 2 seeds or the
+    pilot's sd is 0."""
+    if n < 2 or pilot_n < 2 or not pilot_sd > 0:
+        return float("nan")
+    return float(sps.f.sf((sd / pilot_sd) ** 2, n - 1, pilot_n - 1))
+
+
 @dataclass(frozen=True)
 class Gap:
     control: str

@@ -102,6 +102,13 @@ class Power(Record):
     margin: float
     detects_margin: bool
     power: float
+    pilot_sd: float | None = None
+    """The per-seed sd of the effect that the scale's pilot measured (its ``power`` block), when it records one."""
+    pilot_seeds: list[int] | None = None
+    planned_mde: float | None = None
+    """The minimum detectable effect the seeds were chosen for: at the pilot's sd, n seeds, α and 80 % power."""
+    spread_p: float | None = None
+    """One-sided F-test p that the decisive spread exceeds the pilot's by chance (repro.stats.spread_over_pilot)."""
 
 
 class Arm(Record):

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from repro.cli import main
@@ -85,6 +86,40 @@ def test_an_inconclusive_non_inferiority_card_names_its_boundary():
     assert "the boundary is θ − δ = 0.78 (x̄ − θ = −δ = -0.02)" in card
     assert "— the one-sided p-values of the test that verifies the claim and of the test that falsifies it" in card
     assert "| error | passed | – |" in card and "| power | **decided: inconclusive** | non-inferiority |" in card
+
+
+def test_the_power_section_sets_the_decisive_spread_against_the_pilot_that_sized_the_seeds():
+    """A scale's power block (its pilot) is set beside the decisive spread: the MDE the seeds were chosen for, and
+    the variance-ratio test that says whether the pilot understated the spread (prompt-gdro-4b's ci numbers)."""
+    from repro.claims_schema import Power
+    from repro.decide_reproduction import _against_pilot
+    from repro.stats import minimum_detectable_effect, spread_over_pilot, summarize
+    from repro.verdict_record import Verdict
+
+    pilot = Power(sd=5.02, pilot_seeds=list(range(1000, 1012)))
+    sample = np.array([-22.8, 3.1, -1.0, 5.2, -4.4, -0.6])
+    summary = summarize(sample, 0.05)
+    extra = _against_pilot(pilot, summary, 0.05)
+    assert extra["pilot_sd"] == 5.02 and extra["pilot_seeds"] == list(range(1000, 1012))
+    assert extra["planned_mde"] == pytest.approx(minimum_detectable_effect(5.02, 6))
+    assert extra["spread_p"] == pytest.approx(spread_over_pilot(float(np.std(sample, ddof=1)), 6, 5.02, 12))
+    assert extra["spread_p"] < 0.05
+    assert _against_pilot(None, summary, 0.05) == {}
+    power = {"n": 6, "sd": summary.sd, "mde": minimum_detectable_effect(summary.sd, 6), "margin": 6.1}
+    power |= {"detects_margin": False, "power": 0.8, **extra}
+    verdict = _reproduction("at_least", 0.8, power=power)
+    assert Verdict.from_dict(verdict).power.spread_p == extra["spread_p"]  # the record keeps the new fields
+    card = render_card(verdict)
+    assert (
+        "- Sized by a pilot on seeds 1000, 1001" in card
+        and "(sd of the per-seed effect 5.02): at that sd 6 seeds" in card
+    )
+    assert "the pilot understated the spread, so these seeds had less than the planned 80 % power)\n\n## " in card
+    calm = render_card(_reproduction("at_least", 0.8, power={**power, "sd": 5.0, "spread_p": 0.52}))
+    assert "Sized by a pilot" in calm and "understated" not in calm
+    # a scale without a power block: the verdict's power has none of the pilot's fields
+    unsized = {key: power[key] for key in ("n", "sd", "mde", "margin", "detects_margin", "power")}
+    assert "Sized by a pilot" not in render_card(_reproduction("at_least", 0.8, power=unsized))
 
 
 @pytest.mark.parametrize(

@@ -207,3 +207,14 @@ def test_bootstrap_interval_contains_mean():
     x = np.arange(20, dtype=float)
     lo, hi = stats.bootstrap_mean_interval(x, np.random.default_rng(1))
     assert lo < x.mean() < hi
+
+
+def test_a_decisive_spread_above_the_pilots_is_tested_by_the_variance_ratio():
+    """F-table value F(0.95; 5, 11) = 3.20: 6 decisive seeds whose sd is √3.20 times a 12-seed pilot's sit at
+    p ≈ 0.05; equal spreads on equal seeds at p = 0.5; a smaller decisive spread is no evidence of understatement."""
+    assert stats.spread_over_pilot(math.sqrt(3.20), 6, 1.0, 12) == pytest.approx(0.05, abs=0.001)
+    assert stats.spread_over_pilot(2.0, 8, 2.0, 8) == pytest.approx(0.5)
+    assert stats.spread_over_pilot(0.5, 6, 1.0, 12) > 0.5
+    # prompt-gdro-4b's ci rule: pilot sd 5.02 on 12 seeds, decisive sd 9.76 on 6
+    assert stats.spread_over_pilot(9.76, 6, 5.02, 12) < 0.05
+    assert math.isnan(stats.spread_over_pilot(1.0, 1, 1.0, 12)) and math.isnan(stats.spread_over_pilot(1.0, 6, 0.0, 12))
