@@ -146,10 +146,10 @@ def _metrics(spec: RunSpec) -> dict[str, float]:
 def holm_family_size(claim_files: list[Path], scale: str, load, claim_id: str) -> int:
     """The size of ``claim_id``'s Holm family at ``scale`` among its paper's claim files (``load``: a path to its
     loaded claim; drafts are left out, as the workflow's plan leaves them): the family its verdict is adjusted
-    over, by the workflow's own definition (:func:`repro.plan.holm_families`)."""
+    over, by the workflow's own definition (:func:`repro.plan.holm_families`); 0 for a claim outside every family
+    (one the pilot refuses: not a reproduction claim, or not run at ``scale``)."""
     plans = [plan_claim(item, scale) for item in map(load, claim_files) if item.claim.draft is None]
-    by_id = {claim_plan.id: claim_plan for claim_plan in plans}
-    return len(holm_families(plans).get(by_id[claim_id].paper_id, [])) if claim_id in by_id else 0
+    return next((len(members) for members in holm_families(plans).values() if claim_id in members), 0)
 
 
 def pilot_claim(
